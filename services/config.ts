@@ -1,0 +1,84 @@
+// The one place that reads the environment. Everything else receives a Config.
+
+export type Role = "core" | "scim" | "relay";
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Postgres URL; absent means run an embedded Postgres under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly embeddedPostgresPort: number;
+  readonly roles: readonly Role[];
+  /** Where a SCIM facade running without the core reaches it, and the API key it uses. */
+  readonly coreUrl: string | undefined;
+  readonly coreApiKey: string | undefined;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly shutdownTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly userTopic: string;
+    readonly groupTopic: string;
+  };
+}
+
+export class ConfigError extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === "" ? undefined : raw;
+}
+
+const ROLES: readonly Role[] = ["core", "scim", "relay"];
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const roles = (str(env, "ROSTER_ROLES") ?? "core,scim,relay").split(",").map((r) => r.trim());
+  for (const role of roles) {
+    if (!ROLES.includes(role as Role)) {
+      throw new ConfigError(`ROSTER_ROLES: unknown role "${role}" (expected ${ROLES.join(", ")})`);
+    }
+  }
+  const logLevel = str(env, "ROSTER_LOG_LEVEL") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`ROSTER_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const coreUrl = str(env, "ROSTER_CORE_URL");
+  if (roles.includes("scim") && !roles.includes("core") && coreUrl === undefined) {
+    throw new ConfigError("ROSTER_CORE_URL is required when the scim role runs without the core role");
+  }
+  const config: Config = {
+    host: str(env, "ROSTER_HOST") ?? "127.0.0.1",
+    port: int(env, "ROSTER_PORT", 8080, 0, 65535),
+    databaseUrl: str(env, "DATABASE_URL"),
+    dataDir: str(env, "ROSTER_DATA_DIR") ?? ".roster",
+    embeddedPostgresPort: int(env, "ROSTER_EMBEDDED_PG_PORT", 54329, 1, 65535),
+    roles: roles as Role[],
+    coreUrl,
+    coreApiKey: str(env, "ROSTER_CORE_API_KEY"),
+    logLevel: logLevel as Config["logLevel"],
+    shutdownTimeoutMs: int(env, "ROSTER_SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+    maxBodyBytes: int(env, "ROSTER_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+    kafka: {
+      brokers: (str(env, "KAFKA_BROKERS") ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
+      clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
+      userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
+      groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",
+    },
+  };
+  return Object.freeze(config);
+}

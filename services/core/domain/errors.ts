@@ -1,0 +1,62 @@
+// The one set of domain errors. Each transport maps them (SCIM: status + scimType;
+// Connect: a code); nothing else decides what a failure means to a caller.
+
+export type InvalidKind =
+  | "invalidFilter"
+  | "invalidPath"
+  | "invalidSyntax"
+  | "invalidValue"
+  | "invalidVers"
+  | "noTarget"
+  | "tooMany"
+  | "sensitive";
+
+export class DomainError extends Error {
+  override name = "DomainError";
+}
+
+export class NotFoundError extends DomainError {
+  override name = "NotFoundError";
+}
+
+export class UniquenessError extends DomainError {
+  override name = "UniquenessError";
+}
+
+export class VersionMismatchError extends DomainError {
+  override name = "VersionMismatchError";
+}
+
+export class InvalidInputError extends DomainError {
+  override name = "InvalidInputError";
+  readonly kind: InvalidKind;
+  constructor(kind: InvalidKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+export class MutabilityError extends DomainError {
+  override name = "MutabilityError";
+}
+
+export class UnauthenticatedError extends DomainError {
+  override name = "UnauthenticatedError";
+}
+
+export class ForbiddenError extends DomainError {
+  override name = "ForbiddenError";
+}
+
+export class PayloadTooLargeError extends DomainError {
+  override name = "PayloadTooLargeError";
+}
+
+export class RateLimitedError extends DomainError {
+  override name = "RateLimitedError";
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

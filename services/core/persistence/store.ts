@@ -1,0 +1,143 @@
+// The Store the use cases run on, over MikroORM. Writes use the entity manager's native
+// insert/update (no unit of work to flush); rows become plain domain objects at this edge.
+import { LockMode } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
+import type { Repositories, Store } from "../application/store.ts";
+import type { Orm } from "./database.ts";
+import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
+
+type Row<T> = T extends { "~entity": infer E } ? E : never;
+
+function toDirectory(row: Row<typeof DirectoryEntity>): Directory {
+  return {
+    id: row.id,
+    name: row.name,
+    provider: row.provider as ProviderKind,
+    state: row.state as DirectoryState,
+    strict: row.strict,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+function toScimToken(row: Row<typeof ScimTokenEntity>): ScimToken {
+  return {
+    id: row.id,
+    directoryId: row.directoryId,
+    name: row.name,
+    secretPrefix: row.secretPrefix,
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt ?? null,
+    revokedAt: row.revokedAt ?? null,
+  };
+}
+
+function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    scope: row.scope as ApiKeyScope,
+    secretPrefix: row.secretPrefix,
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt ?? null,
+    revokedAt: row.revokedAt ?? null,
+  };
+}
+
+function repositories(em: EntityManager): Repositories {
+  return {
+    directories: {
+      async insert(d) {
+        await em.insert(DirectoryEntity, { ...d });
+      },
+      async get(id) {
+        const row = await em.findOne(DirectoryEntity, { id }, { disableIdentityMap: true });
+        return row ? toDirectory(row) : undefined;
+      },
+      async getForUpdate(id) {
+        const row = await em.findOne(DirectoryEntity, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE, disableIdentityMap: true });
+        return row ? toDirectory(row) : undefined;
+      },
+      async update(d) {
+        await em.nativeUpdate(DirectoryEntity, { id: d.id }, { name: d.name, state: d.state, strict: d.strict, updatedAt: d.updatedAt });
+      },
+      async list(pageSize, afterId) {
+        const rows = await em.find(DirectoryEntity, afterId ? { id: { $gt: afterId } } : {}, {
+          orderBy: { id: "asc" },
+          limit: pageSize,
+          disableIdentityMap: true,
+        });
+        return rows.map(toDirectory);
+      },
+    },
+    scimTokens: {
+      async insert(token, lookup, secretHash) {
+        await em.insert(ScimTokenEntity, { ...token, lookup, secretHash: Buffer.from(secretHash) });
+      },
+      async get(directoryId, id) {
+        const row = await em.findOne(ScimTokenEntity, { id, directoryId }, { disableIdentityMap: true });
+        return row ? toScimToken(row) : undefined;
+      },
+      async findByLookup(lookup) {
+        const row = await em.findOne(ScimTokenEntity, { lookup }, { disableIdentityMap: true });
+        return row ? { record: toScimToken(row), secretHash: row.secretHash } : undefined;
+      },
+      async listForDirectory(directoryId) {
+        const rows = await em.find(ScimTokenEntity, { directoryId }, { orderBy: { id: "asc" }, disableIdentityMap: true });
+        return rows.map(toScimToken);
+      },
+      async revoke(id, at) {
+        await em.nativeUpdate(ScimTokenEntity, { id }, { revokedAt: at });
+      },
+      async touch(id, at) {
+        await em.nativeUpdate(ScimTokenEntity, { id }, { lastUsedAt: at });
+      },
+    },
+    apiKeys: {
+      async insert(key, lookup, secretHash) {
+        await em.insert(ApiKeyEntity, { ...key, lookup, secretHash: Buffer.from(secretHash) });
+      },
+      async get(id) {
+        const row = await em.findOne(ApiKeyEntity, { id }, { disableIdentityMap: true });
+        return row ? toApiKey(row) : undefined;
+      },
+      async findByLookup(lookup) {
+        const row = await em.findOne(ApiKeyEntity, { lookup }, { disableIdentityMap: true });
+        return row ? { record: toApiKey(row), secretHash: row.secretHash } : undefined;
+      },
+      async list() {
+        const rows = await em.find(ApiKeyEntity, {}, { orderBy: { id: "asc" }, disableIdentityMap: true });
+        return rows.map(toApiKey);
+      },
+      async countActive(scope) {
+        return em.count(ApiKeyEntity, { scope, revokedAt: null });
+      },
+      async revoke(id, at) {
+        await em.nativeUpdate(ApiKeyEntity, { id }, { revokedAt: at });
+      },
+      async touch(id, at) {
+        await em.nativeUpdate(ApiKeyEntity, { id }, { lastUsedAt: at });
+      },
+    },
+  };
+}
+
+export class OrmStore implements Store {
+  private readonly orm: Orm;
+  constructor(orm: Orm) {
+    this.orm = orm;
+  }
+
+  transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional((em) => fn(repositories(em)));
+  }
+
+  get read(): Repositories {
+    return repositories(this.orm.em.fork());
+  }
+
+  async ping(): Promise<void> {
+    await this.orm.em.fork().execute("SELECT 1");
+  }
+}

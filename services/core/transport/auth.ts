@@ -1,0 +1,54 @@
+// API-key authentication for RPC callers: `authorization: Bearer rst_key_...`. Admin keys
+// may call everything; read keys only the reading RPCs.
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { timingSafeEqual } from "node:crypto";
+import type { ApiKey } from "../domain/directory.ts";
+import type { DirectoryUseCases } from "../application/directories.ts";
+import type { Logger } from "../../platform/logger.ts";
+import { toConnectError } from "./errors.ts";
+
+export type Principal = { readonly kind: "apiKey"; readonly key: ApiKey } | { readonly kind: "internal" };
+
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "authenticated caller" });
+
+const READ_PREFIXES = ["Get", "List", "Stream", "Preview"];
+
+export function isReadMethod(name: string): boolean {
+  return READ_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+export function bearer(header: string | null | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * internalSecret authenticates components of the same process (the SCIM facade calling the
+ * core in-process); it lives only in memory.
+ */
+export function authInterceptor(directories: DirectoryUseCases, internalSecret: string, logger: Logger): Interceptor {
+  const internal = Buffer.from(internalSecret);
+  return (next) => async (req) => {
+    const presented = bearer(req.header.get("authorization"));
+    if (presented === undefined) {
+      throw new ConnectError("missing API key: send `authorization: Bearer <key>`", Code.Unauthenticated);
+    }
+    const candidate = Buffer.from(presented);
+    let principal: Principal;
+    if (candidate.length === internal.length && timingSafeEqual(candidate, internal)) {
+      principal = { kind: "internal" };
+    } else {
+      try {
+        principal = { kind: "apiKey", key: await directories.authenticateApiKey(presented) };
+      } catch (error) {
+        throw toConnectError(error, logger, req.method.name);
+      }
+      if (principal.key.scope !== "admin" && !isReadMethod(req.method.name)) {
+        throw new ConnectError(`a ${principal.key.scope} key may not call ${req.method.name}`, Code.PermissionDenied);
+      }
+    }
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+}

@@ -1,0 +1,48 @@
+// `npm start`: every role in one process, on an embedded Postgres unless DATABASE_URL is set.
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { loadConfig } from "./config.ts";
+import { createLogger } from "./platform/logger.ts";
+import { startRoster } from "./app.ts";
+
+const config = loadConfig();
+const logger = createLogger(config.logLevel);
+const started = performance.now();
+const roster = await startRoster(config, logger);
+const startupMs = Math.round(performance.now() - started);
+logger.info({ url: roster.server.url, roles: config.roles, embedded: roster.embedded, startupMs }, "roster listening");
+
+const lines = [
+  `Roster is listening on ${roster.server.url} (started in ${startupMs} ms)`,
+  `  Connect/gRPC/gRPC-web: ${roster.server.url}/roster.directory.v1.DirectoryService/...`,
+  `  health: ${roster.server.url}/healthz   readiness: ${roster.server.url}/readyz`,
+  `  database: ${roster.embedded ? `embedded Postgres in ${path.resolve(config.dataDir, "pg")}` : "DATABASE_URL"}`,
+];
+// The first admin key is written to a file only the owner can read, never to the log.
+const bootstrap = await roster.directories.bootstrapAdminKey();
+if (bootstrap) {
+  await mkdir(config.dataDir, { recursive: true });
+  const keyFile = path.resolve(config.dataDir, "admin-api-key");
+  await writeFile(keyFile, `${bootstrap.secret}\n`, { mode: 0o600 });
+  await chmod(keyFile, 0o600);
+  lines.push(`  admin API key: created; read it from ${keyFile} (send it as "authorization: Bearer <key>")`);
+} else {
+  lines.push(`  admin API key: one exists; create more with "npm run roster -- api-key create --name NAME --scope admin"`);
+}
+process.stdout.write(`${lines.join("\n")}\n`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    roster.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}
