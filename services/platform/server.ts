@@ -25,6 +25,19 @@ export async function startServer(handler: RequestHandler, host: string, port: n
   const h2 = http2.createServer({}, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
+  // HTTP/1.1 requests in flight per socket: the HTTP/1 server never listens itself, so its
+  // own idle-connection tracking is unavailable and we end idle keep-alive sockets here.
+  const inFlight = new Map<net.Socket, number>();
+  let closing = false;
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    res.on("close", () => {
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      inFlight.set(socket, left);
+      if (closing && left === 0) socket.end();
+    });
+  });
   h2.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -32,13 +45,17 @@ export async function startServer(handler: RequestHandler, host: string, port: n
 
   const front = net.createServer((socket) => {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      inFlight.delete(socket);
+    });
     socket.once("readable", () => {
       const head: Buffer | null = socket.read();
       if (head === null) return;
       socket.unshift(head);
       // No HTTP/1.1 method starts with "PRI"; the HTTP/2 preface does.
       const isH2 = head.length >= 3 && head.toString("latin1", 0, 3) === H2_PREFACE;
+      if (!isH2) inFlight.set(socket, 0);
       (isH2 ? h2 : h1).emit("connection", socket);
     });
   });
@@ -55,11 +72,11 @@ export async function startServer(handler: RequestHandler, host: string, port: n
     url: `http://${displayHost}:${address.port}`,
     async close(timeoutMs) {
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      closing = true;
       // In-flight requests finish; idle keep-alive connections go now.
-      h1.close();
-      h1.closeIdleConnections();
+      for (const [socket, count] of inFlight) if (count === 0) socket.end();
       for (const session of sessions) session.close();
-      const drained = Promise.all([closed, new Promise<void>((resolve) => h2.close(() => resolve()))]);
+      const drained = closed;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
