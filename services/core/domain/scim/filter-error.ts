@@ -1,0 +1,18 @@
+// The one error type of the filter, path and attribute-list code. It is a domain
+// InvalidInputError, so every transport maps it like the others (SCIM: 400 with its kind
+// as `scimType`, RFC 7644 section 3.12; Connect: InvalidArgument).
+
+import { InvalidInputError } from "../errors.ts";
+
+export type ScimFilterErrorType = "invalidFilter" | "invalidPath" | "invalidSyntax";
+
+export class ScimFilterError extends InvalidInputError {
+  override name = "ScimFilterError";
+  /** Character offset in the parsed text, when the error is about a position in it. */
+  readonly offset: number | undefined;
+
+  constructor(message: string, kind: ScimFilterErrorType = "invalidFilter", offset?: number) {
+    super(kind, offset === undefined ? message : `${message} at offset ${offset}`);
+    this.offset = offset;
+  }
+}
