@@ -704,6 +704,14 @@ export declare type User = Message<"roster.directory.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp delete_time = 18;
    */
   deleteTime?: Timestamp | undefined;
+
+  /**
+   * The groups the user belongs to (read-only; change memberships through the group).
+   * Filled by reads; empty in event payloads, where membership events carry the group.
+   *
+   * @generated from field: repeated roster.directory.v1.UserGroup groups = 19;
+   */
+  groups: UserGroup[];
 };
 
 /**
@@ -711,6 +719,27 @@ export declare type User = Message<"roster.directory.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export declare const UserSchema: GenMessage<User>;
+
+/**
+ * @generated from message roster.directory.v1.UserGroup
+ */
+export declare type UserGroup = Message<"roster.directory.v1.UserGroup"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+};
+
+/**
+ * Describes the message roster.directory.v1.UserGroup.
+ * Use `create(UserGroupSchema)` to create a new message.
+ */
+export declare const UserGroupSchema: GenMessage<UserGroup>;
 
 /**
  * @generated from message roster.directory.v1.CreateUserRequest
