@@ -9,7 +9,10 @@ import { startServer, type RunningServer } from "./platform/server.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
+import { ResourceUseCases } from "./core/application/resources.ts";
 import { coreInterceptors, coreRoutes } from "./core/transport/routes.ts";
+import { inProcessCoreClient } from "./scim/core-client.ts";
+import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
 
 export interface Roster {
   readonly server: RunningServer;
@@ -46,12 +49,19 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   const store = new OrmStore(orm);
   const directories = new DirectoryUseCases(store);
   const internalSecret = randomBytes(32).toString("base64url");
-  const coreDeps = { directories, logger, internalSecret };
+  const resources = new ResourceUseCases(store);
+  const coreDeps = { directories, resources, logger, internalSecret };
   const connect = connectNodeAdapter({
     routes: coreRoutes(coreDeps),
     interceptors: coreInterceptors(coreDeps),
     // Bounded request size for every RPC.
     readMaxBytes: config.maxBodyBytes,
+  });
+
+  const scim = scimHandler({
+    core: inProcessCoreClient(coreRoutes(coreDeps), coreInterceptors(coreDeps), internalSecret),
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
   });
 
   let stopping = false;
@@ -73,6 +83,10 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
           sendJson(res, 503, { status: "database unavailable" });
         },
       );
+      return;
+    }
+    if (path === SCIM_BASE_PATH || path?.startsWith(`${SCIM_BASE_PATH}/`)) {
+      scim(req, res);
       return;
     }
     connect(req, res);

@@ -1,6 +1,9 @@
 // What the use cases need from storage. Implemented by ../persistence; the use cases know
 // nothing of MikroORM or SQL.
 import type { ApiKey, ApiKeyScope, Directory, ScimToken } from "../domain/directory.ts";
+import type { NewEvent } from "../domain/events.ts";
+import type { GroupRecord, UserRecord } from "../domain/resources.ts";
+import type { AttrRef, Filter } from "../domain/scim/ast.ts";
 
 export interface Page<T> {
   readonly items: T[];
@@ -44,6 +47,10 @@ export interface Repositories {
   readonly directories: DirectoryRepository;
   readonly scimTokens: ScimTokenRepository;
   readonly apiKeys: ApiKeyRepository;
+  readonly users: UserRepository;
+  readonly groups: GroupRepository;
+  readonly memberships: MembershipRepository;
+  readonly outbox: OutboxRepository;
 }
 
 export interface Store {
@@ -52,4 +59,72 @@ export interface Store {
   /** Repositories outside any explicit transaction, for reads. */
   readonly read: Repositories;
   ping(): Promise<void>;
+}
+
+export interface ListQuery {
+  /** A parsed SCIM filter; the persistence layer compiles it to SQL. */
+  readonly filter: Filter | undefined;
+  readonly sortBy: AttrRef | undefined;
+  readonly descending: boolean;
+  /** Keyset: only rows whose id sorts after this (when sortBy is unset). */
+  readonly afterId: string | undefined;
+  /** Offset (SCIM startIndex - 1, or a sorted cursor's position). */
+  readonly offset: number;
+  readonly limit: number;
+  readonly includeDeleted: boolean;
+  readonly lenient: boolean;
+}
+
+export interface ListResult<T> {
+  readonly items: T[];
+  readonly total: number;
+}
+
+export interface UserRepository {
+  insert(user: UserRecord): Promise<void>;
+  get(directoryId: string, id: string): Promise<UserRecord | undefined>;
+  getForUpdate(directoryId: string, id: string): Promise<UserRecord | undefined>;
+  /** A deleted user with this externalId, for relinking a re-provisioned user. */
+  findTombstoneForUpdate(directoryId: string, externalId: string): Promise<UserRecord | undefined>;
+  update(user: UserRecord): Promise<void>;
+  list(directoryId: string, query: ListQuery): Promise<ListResult<UserRecord>>;
+  /** Locks the live users among ids (in id order, so concurrent writers cannot deadlock). */
+  lockLive(directoryId: string, ids: readonly string[]): Promise<UserRecord[]>;
+  /** Sets each user's version (and updated_at) after a membership change. */
+  setVersions(versions: ReadonlyMap<string, number>, at: Date): Promise<void>;
+}
+
+export interface GroupRepository {
+  insert(group: GroupRecord): Promise<void>;
+  get(directoryId: string, id: string): Promise<GroupRecord | undefined>;
+  getForUpdate(directoryId: string, id: string): Promise<GroupRecord | undefined>;
+  update(group: GroupRecord): Promise<void>;
+  list(directoryId: string, query: ListQuery): Promise<ListResult<GroupRecord>>;
+}
+
+export interface MemberRow {
+  readonly userId: string;
+  readonly displayName: string | null;
+  readonly userName: string;
+  readonly addedAt: Date;
+}
+
+export interface MembershipRepository {
+  /** Inserts the missing memberships; returns the user ids actually added. */
+  add(directoryId: string, groupId: string, userIds: readonly string[], at: Date): Promise<string[]>;
+  /** Deletes the named memberships; returns the user ids actually removed. */
+  remove(groupId: string, userIds: readonly string[]): Promise<string[]>;
+  /** Deletes every membership of the group except those of keep; returns the removed ids. */
+  removeAllExcept(groupId: string, keep: readonly string[]): Promise<string[]>;
+  /** Group ids the user belongs to. */
+  groupsOf(userId: string): Promise<string[]>;
+  members(groupId: string, afterUserId: string | undefined, limit: number): Promise<MemberRow[]>;
+  /** Sets the group's member_count from the table. */
+  recount(groupId: string): Promise<number>;
+  /** Groups of a user, for SCIM's read-only User.groups. */
+  groupRefsOf(userIds: readonly string[]): Promise<Map<string, GroupRecord[]>>;
+}
+
+export interface OutboxRepository {
+  append(events: readonly NewEvent[]): Promise<void>;
 }

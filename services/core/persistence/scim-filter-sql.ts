@@ -7,15 +7,16 @@
 // Values only ever travel as `$n` parameters; attribute names and schema URNs written into
 // the SQL come from the schema definitions, never from the filter text.
 
-import type { CompareOp, Filter } from "../domain/scim/ast.ts";
+import type { AttrRef, CompareOp, Filter } from "../domain/scim/ast.ts";
 import { ScimFilterError } from "../domain/scim/filter-error.ts";
-import { planFilter, type Operand, type Plan, type PlanOptions, type ResourceTarget, type Target } from "../domain/scim/filter-eval.ts";
+import { planFilter, resolveTarget, type Operand, type Plan, type PlanOptions, type ResourceTarget, type Target } from "../domain/scim/filter-eval.ts";
 import type { AttributeDef, ResourceType } from "../domain/scim/schema.ts";
 
 type ColumnType = "text" | "uuid" | "boolean" | "timestamptz";
 
 /** Where a value is read from: a typed column, or a jsonb expression. */
-type Access = { readonly kind: "column"; readonly sql: string; readonly type: ColumnType } | { readonly kind: "jsonb"; readonly sql: string };
+type ColumnAccess = { readonly kind: "column"; readonly sql: string; readonly type: ColumnType };
+type Access = ColumnAccess | { readonly kind: "jsonb"; readonly sql: string };
 
 /** How the element a value filter is looking at exposes its sub-attributes. */
 type ElementAccess = (sub: AttributeDef) => Access;
@@ -48,6 +49,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A string literal for names from the schema (they hold no quotes; escaped anyway). */
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
+/** The column holding a resource-scoped attribute, if it has one. */
+function columnFor(resourceType: ResourceType, t: ResourceTarget): ColumnAccess | undefined {
+  if (t.extension !== undefined) return undefined;
+  const column = COLUMNS[resourceType].get(t.sub === undefined ? t.attribute.name : `${t.attribute.name}.${t.sub.name}`);
+  return column === undefined ? undefined : { kind: "column", sql: `${ALIAS[resourceType]}.${column.column}`, type: column.type };
+}
+
+/** The jsonb of a resource-scoped attribute (not of its sub-attribute). */
+const jsonbAttr = (resourceType: ResourceType, t: ResourceTarget) =>
+  `${ALIAS[resourceType]}.resource${t.extension === undefined ? "" : `->${lit(t.extension)}`}->${lit(t.attribute.name)}`;
+
+/** The text of a jsonb string, NULL for any other jsonb type (no "42" matching a number). */
+const jsonbText = (expr: string) => `(CASE WHEN jsonb_typeof(${expr}) = 'string' THEN (${expr}) #>> '{}' END)`;
+
 /** LIKE pattern for co/sw/ew: the value's own %, _ and \ match literally. */
 function likePattern(op: CompareOp, value: string): string {
   const escaped = value.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -75,9 +90,6 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
   // Members live in the memberships table, one row per member, not in the resource.
   const isMembers = (t: Target) => resourceType === "Group" && t.scope === "resource" && t.extension === undefined && t.attribute.name === "members";
   const memberships = (cond?: string) => `EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${alias}.id${cond === undefined ? "" : ` AND ${cond}`})`;
-  /** The jsonb of a resource-scoped attribute (not its sub-attribute). */
-  const jsonbAttr = (t: ResourceTarget) =>
-    `${alias}.resource${t.extension === undefined ? "" : `->${lit(t.extension)}`}->${lit(t.attribute.name)}`;
 
   /** `cond` applied to the target's values, true when some value satisfies it. */
   const someValue = (t: Target, element: ElementAccess | undefined, cond: (a: Access) => string): string => {
@@ -86,9 +98,9 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
       return cond(element(t.attribute));
     }
     if (isMembers(t)) return memberships(t.sub === undefined ? undefined : cond(memberElement(t.sub)));
-    const column = t.extension === undefined ? COLUMNS[resourceType].get(t.sub === undefined ? t.attribute.name : `${t.attribute.name}.${t.sub.name}`) : undefined;
-    if (column !== undefined) return cond({ kind: "column", sql: `${alias}.${column.column}`, type: column.type });
-    const attr = jsonbAttr(t);
+    const column = columnFor(resourceType, t);
+    if (column !== undefined) return cond(column);
+    const attr = jsonbAttr(resourceType, t);
     const at = (expr: string): Access => ({ kind: "jsonb", sql: t.sub === undefined ? expr : `${expr}->${lit(t.sub.name)}` });
     if (!t.attribute.multiValued) return cond(at(attr));
     return eachElement(attr, (e) => cond(at(e)));
@@ -118,7 +130,7 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
   const compare = (a: Access, op: CompareOp, operand: Operand): string => {
     switch (operand.type) {
       case "string":
-        if (a.kind === "jsonb") return compareText(`(CASE WHEN jsonb_typeof(${a.sql}) = 'string' THEN ${a.sql} #>> '{}' END)`, op, operand.value, operand.caseExact);
+        if (a.kind === "jsonb") return compareText(jsonbText(a.sql), op, operand.value, operand.caseExact);
         if (a.type === "uuid" && (op === "eq" || op === "ne")) {
           // Compare as uuid (indexable, and no cast error on "not-a-uuid"): a value that is
           // not a uuid in the stored (lower-case) form equals no row.
@@ -134,7 +146,7 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
       }
       case "number":
         if (a.kind === "column") throw new Error(`no numeric column for ${a.sql}`);
-        return `((CASE WHEN jsonb_typeof(${a.sql}) = 'number' THEN (${a.sql} #>> '{}')::numeric END) ${SQL_OP[op]} ${param(operand.value, "numeric")})`;
+        return `((CASE WHEN jsonb_typeof(${a.sql}) = 'number' THEN ((${a.sql}) #>> '{}')::numeric END) ${SQL_OP[op]} ${param(operand.value, "numeric")})`;
       case "instant":
         // Only meta.created and meta.lastModified are dateTimes, and both are columns; a
         // jsonb cast would turn a malformed stored value into an SQL error.
@@ -159,7 +171,7 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
       case "some": {
         const t = p.target;
         if (isMembers(t)) return memberships(compile(p.plan, memberElement));
-        const attr = jsonbAttr(t);
+        const attr = jsonbAttr(resourceType, t);
         if (!t.attribute.multiValued) return compile(p.plan, jsonbElement(attr));
         return eachElement(attr, (e) => compile(p.plan, jsonbElement(e)));
       }
@@ -167,4 +179,37 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
   };
 
   return compile(planFilter(filter, resourceType, opts), undefined);
+}
+
+/**
+ * The ORDER BY expression for `sortBy` (RFC 7644 section 3.4.2.3), without direction. It
+ * holds no values, only schema names. Strings sort case-insensitively unless caseExact; a
+ * multi-valued attribute sorts by its primary element's value, else its first element's; a
+ * complex attribute by its "value" sub-attribute. Attributes it cannot sort by (unknown,
+ * never returned, group members, complex without "value") give a NULL key, i.e. no ordering.
+ */
+export function compileSortKey(sortBy: AttrRef, resourceType: ResourceType): string {
+  let t = resolveTarget(resourceType, sortBy);
+  if (t !== undefined && t.sub === undefined && t.attribute.type === "complex") {
+    const value = t.attribute.subAttributes?.find((s) => s.name === "value");
+    t = value === undefined ? undefined : { ...t, sub: value };
+  }
+  // A bare NULL is "non-integer constant in ORDER BY"; a typed NULL is an expression.
+  if (t === undefined || (resourceType === "Group" && t.attribute.name === "members")) return "NULL::text";
+  const def = t.sub ?? t.attribute;
+  const column = columnFor(resourceType, t);
+  const key = (json: string): string => {
+    if (def.type === "boolean") return `(CASE WHEN jsonb_typeof(${json}) = 'boolean' THEN (${json})::boolean END)`;
+    if (def.type === "integer" || def.type === "decimal") return `(CASE WHEN jsonb_typeof(${json}) = 'number' THEN (${json})::numeric END)`;
+    return def.caseExact ? jsonbText(json) : `lower(${jsonbText(json)})`;
+  };
+  if (column !== undefined) return column.type === "text" && !def.caseExact ? `lower(${column.sql})` : column.sql;
+  const attr = jsonbAttr(resourceType, t);
+  const sub = t.sub;
+  if (!t.attribute.multiValued) return key(sub === undefined ? attr : `${attr}->${lit(sub.name)}`);
+  const element = sub === undefined ? "e.value" : `e.value->${lit(sub.name)}`;
+  return (
+    `(SELECT ${key(element)} FROM jsonb_path_query(${attr}, 'lax $[*]') WITH ORDINALITY AS e(value, n) ` +
+    `ORDER BY e.value->'primary' = 'true'::jsonb DESC NULLS LAST, e.n LIMIT 1)`
+  );
 }

@@ -6,6 +6,8 @@ import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, Scim
 import type { Repositories, Store } from "../application/store.ts";
 import type { Orm } from "./database.ts";
 import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
+import { groupRepository, membershipRepository, outboxRepository, userRepository } from "./resource-repositories.ts";
+import { sqlFor } from "./sql.ts";
 
 type Row<T> = T extends { "~entity": infer E } ? E : never;
 
@@ -46,7 +48,12 @@ function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
 }
 
 function repositories(em: EntityManager): Repositories {
+  const sql = sqlFor(em);
   return {
+    users: userRepository(sql),
+    groups: groupRepository(sql),
+    memberships: membershipRepository(sql),
+    outbox: outboxRepository(sql),
     directories: {
       async insert(d) {
         await em.insert(DirectoryEntity, { ...d });

@@ -2,6 +2,7 @@
 // touches generated types.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { JsonObject } from "@bufbuild/protobuf";
 import {
   ApiKeyScope as PbApiKeyScope,
   ApiKeySchema,
@@ -9,12 +10,24 @@ import {
   DirectoryState as PbDirectoryState,
   ProviderKind as PbProviderKind,
   ScimTokenSchema,
+  GroupSchema,
+  MemberSchema,
+  SortOrder as PbSortOrder,
+  UserSchema,
+  UserState as PbUserState,
+  type Group as PbGroup,
+  type ListOptions as PbListOptions,
+  type Member as PbMember,
+  type User as PbUser,
   type ApiKey as PbApiKey,
   type Directory as PbDirectory,
   type ScimToken as PbScimToken,
 } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
+import type { GroupRecord, UserRecord, UserState } from "../domain/resources.ts";
+import type { ListOptions } from "../application/resources.ts";
+import type { MemberRow } from "../application/store.ts";
 
 const PROVIDERS: ReadonlyArray<[ProviderKind, PbProviderKind]> = [
   ["okta", PbProviderKind.OKTA],
@@ -85,4 +98,92 @@ export function apiKeyToPb(k: ApiKey): PbApiKey {
     lastUsedTime: optionalTime(k.lastUsedAt),
     revokeTime: optionalTime(k.revokedAt),
   });
+}
+
+// ---- users and groups
+
+const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function obj(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/** The resource's emails, primary first. */
+function emailsOf(resource: Record<string, unknown>): Array<{ value: string; type: string; primary: boolean }> {
+  const list = Array.isArray(resource.emails) ? resource.emails : [];
+  const emails = list.map((e) => ({ value: str(obj(e).value), type: str(obj(e).type), primary: obj(e).primary === true })).filter((e) => e.value !== "");
+  return [...emails.filter((e) => e.primary), ...emails.filter((e) => !e.primary)];
+}
+
+const USER_STATES: Record<UserState, PbUserState> = {
+  active: PbUserState.ACTIVE,
+  inactive: PbUserState.INACTIVE,
+  deleted: PbUserState.DELETED,
+};
+
+export function userToPb(user: UserRecord, groups: readonly GroupRecord[] = []): PbUser {
+  const r = user.resource;
+  const name = obj(r.name);
+  const enterprise = obj(r[ENTERPRISE]);
+  return create(UserSchema, {
+    id: user.id,
+    directoryId: user.directoryId,
+    externalId: user.externalId ?? "",
+    userName: user.userName,
+    state: USER_STATES[user.state],
+    displayName: user.displayName ?? "",
+    givenName: str(name.givenName),
+    familyName: str(name.familyName),
+    emails: emailsOf(r),
+    title: str(r.title),
+    department: str(enterprise.department),
+    employeeNumber: str(enterprise.employeeNumber),
+    managerId: str(obj(enterprise.manager).value),
+    resource: r as JsonObject,
+    version: BigInt(user.version),
+    createTime: timestampFromDate(user.createdAt),
+    updateTime: timestampFromDate(user.updatedAt),
+    deleteTime: optionalTime(user.deletedAt),
+    groups: groups.map((g) => ({ id: g.id, displayName: g.displayName })),
+  });
+}
+
+export function groupToPb(group: GroupRecord): PbGroup {
+  return create(GroupSchema, {
+    id: group.id,
+    directoryId: group.directoryId,
+    externalId: group.externalId ?? "",
+    displayName: group.displayName,
+    memberCount: BigInt(group.memberCount),
+    resource: group.resource as JsonObject,
+    version: BigInt(group.version),
+    createTime: timestampFromDate(group.createdAt),
+    updateTime: timestampFromDate(group.updatedAt),
+    deleteTime: optionalTime(group.deletedAt),
+  });
+}
+
+export function expectedVersionFromPb(value: bigint | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidInputError("invalidValue", "expected_version is out of range");
+  return Number(value);
+}
+
+export function listOptionsFromPb(options: PbListOptions | undefined): ListOptions {
+  return {
+    filter: options?.filter ?? "",
+    pageSize: options?.pageSize ?? 0,
+    pageToken: options?.pageToken ?? "",
+    startIndex: options?.startIndex ?? 0,
+    sortBy: options?.sortBy ?? "",
+    descending: options?.sortOrder === PbSortOrder.DESCENDING,
+  };
+}
+
+export function memberToPb(m: MemberRow): PbMember {
+  return create(MemberSchema, { userId: m.userId, displayName: m.displayName ?? m.userName, addTime: timestampFromDate(m.addedAt) });
 }

@@ -2,11 +2,17 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
+import type { ResourceUseCases } from "../application/resources.ts";
 import {
   apiKeyToPb,
   directoryStateFromPb,
   directoryToPb,
+  expectedVersionFromPb,
+  groupToPb,
+  listOptionsFromPb,
+  memberToPb,
   providerFromPb,
+  userToPb,
   scimTokenToPb,
   scopeFromPb,
 } from "./convert.ts";
@@ -60,6 +66,71 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
     },
     async revokeApiKey(req) {
       return { key: apiKeyToPb(await directories.revokeApiKey(req.id)) };
+    },
+  };
+}
+
+export function resourceServiceImpl(resources: ResourceUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
+  return {
+    async createUser(req) {
+      return { user: userToPb(await resources.createUser(req.directoryId, req.resource ?? {})) };
+    },
+    async getUser(req) {
+      const { user, groups } = await resources.getUser(req.directoryId, req.id);
+      return { user: userToPb(user, groups) };
+    },
+    async listUsers(req) {
+      const page = await resources.listUsers(req.directoryId, listOptionsFromPb(req.options), req.includeDeleted);
+      return { users: page.items.map(({ user, groups }) => userToPb(user, groups)), nextPageToken: page.nextPageToken, totalSize: page.total };
+    },
+    async replaceUser(req) {
+      return { user: userToPb(await resources.replaceUser(req.directoryId, req.id, req.resource ?? {}, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async deactivateUser(req) {
+      return { user: userToPb(await resources.setUserActive(req.directoryId, req.id, false, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async reactivateUser(req) {
+      return { user: userToPb(await resources.setUserActive(req.directoryId, req.id, true, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async deleteUser(req) {
+      return { user: userToPb(await resources.deleteUser(req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async createGroup(req) {
+      return { group: groupToPb(await resources.createGroup(req.directoryId, req.resource ?? {}, req.memberUserIds)) };
+    },
+    async getGroup(req) {
+      return { group: groupToPb(await resources.getGroup(req.directoryId, req.id)) };
+    },
+    async listGroups(req) {
+      const page = await resources.listGroups(req.directoryId, listOptionsFromPb(req.options));
+      return { groups: page.items.map(groupToPb), nextPageToken: page.nextPageToken, totalSize: page.total };
+    },
+    async updateGroup(req) {
+      const group = await resources.updateGroup(req.directoryId, req.id, {
+        resource: req.resource,
+        members: { replaceAll: req.replaceMembers ? req.replaceMemberUserIds : undefined, add: req.addMemberUserIds, remove: req.removeMemberUserIds },
+        expectedVersion: expectedVersionFromPb(req.expectedVersion),
+      });
+      return { group: groupToPb(group) };
+    },
+    async deleteGroup(req) {
+      return { group: groupToPb(await resources.deleteGroup(req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async addGroupMembers(req) {
+      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { add: req.userIds, remove: [] } })) };
+    },
+    async removeGroupMembers(req) {
+      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { add: [], remove: req.userIds } })) };
+    },
+    async replaceGroupMembers(req) {
+      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { replaceAll: req.userIds, add: [], remove: [] } })) };
+    },
+    async listGroupMembers(req) {
+      const page = await resources.listMembers(req.directoryId, req.groupId, req.pageSize, req.pageToken);
+      return { members: page.members.map(memberToPb), nextPageToken: page.nextPageToken, totalSize: BigInt(page.total) };
+    },
+    async listUserGroups(req) {
+      return { groups: (await resources.listUserGroups(req.directoryId, req.userId)).map(groupToPb), nextPageToken: "" };
     },
   };
 }

@@ -26,10 +26,26 @@ function codeOf(error: DomainError): Code {
   return Code.Internal;
 }
 
+/**
+ * The precise kind of a refusal, for callers that need more than the code (the SCIM facade
+ * turns it back into a `scimType`).
+ */
+export const ERROR_KIND_HEADER = "roster-error-kind";
+
+function kindOf(error: DomainError): string | undefined {
+  if (error instanceof InvalidInputError) return error.kind;
+  if (error instanceof MutabilityError) return "mutability";
+  if (error instanceof UniquenessError) return "uniqueness";
+  return undefined;
+}
+
 /** What a Connect caller sees for any thrown error; unexpected ones are logged, not shown. */
 export function toConnectError(error: unknown, logger: Logger, procedure: string): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (error instanceof DomainError) return new ConnectError(error.message, codeOf(error));
+  if (error instanceof DomainError) {
+    const kind = kindOf(error);
+    return new ConnectError(error.message, codeOf(error), kind === undefined ? undefined : { [ERROR_KIND_HEADER]: kind });
+  }
   logger.error({ err: error, procedure }, "unexpected error in RPC");
   return new ConnectError("internal error", Code.Internal);
 }

@@ -2,13 +2,15 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
+import type { ResourceUseCases } from "../application/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
-import { directoryServiceImpl } from "./directory-service.ts";
+import { directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
 import { toConnectError } from "./errors.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
+  readonly resources: ResourceUseCases;
   readonly logger: Logger;
   readonly internalSecret: string;
 }
@@ -30,6 +32,6 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
 
 export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(DirectoryService, directoryServiceImpl(deps.directories));
+    router.service(DirectoryService, { ...directoryServiceImpl(deps.directories), ...resourceServiceImpl(deps.resources) });
   };
 }

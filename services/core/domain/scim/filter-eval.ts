@@ -15,7 +15,7 @@
 // - unknown attributes, and attributes never returned (password), match nothing; with
 //   `strict` they are an invalidFilter error.
 
-import type { AttrRef, CompareOp, Filter, FilterValue } from "./ast.ts";
+import type { AttrRef, CompareOp, Filter } from "./ast.ts";
 import { ScimFilterError } from "./filter-error.ts";
 import { findAttribute, findSubAttribute, type AttributeDef, type ResourceType } from "./schema.ts";
 
@@ -64,6 +64,21 @@ export function targetDef(t: Target): AttributeDef {
 
 const attrText = (a: AttrRef) => `${a.schema === undefined ? "" : `${a.schema}:`}${a.name}${a.sub === undefined ? "" : `.${a.sub}`}`;
 
+/**
+ * An attribute reference resolved from the resource root, or undefined when it is unknown or
+ * never returned (a filter or sort on `password` must not reveal anything about it).
+ */
+export function resolveTarget(resourceType: ResourceType, a: AttrRef): ResourceTarget | undefined {
+  const r = findAttribute(resourceType, a);
+  if (r === undefined || r.attribute.returned === "never" || r.sub?.returned === "never") return undefined;
+  return {
+    scope: "resource",
+    ...(r.extension ? { extension: r.schema } : {}),
+    attribute: r.attribute,
+    ...(r.sub === undefined ? {} : { sub: r.sub }),
+  };
+}
+
 export function planFilter(filter: Filter, resourceType: ResourceType, opts: PlanOptions = {}): Plan {
   const unknown = (a: AttrRef): Plan => {
     if (opts.strict) throw new ScimFilterError(`unknown attribute "${attrText(a)}"`);
@@ -71,19 +86,10 @@ export function planFilter(filter: Filter, resourceType: ResourceType, opts: Pla
   };
 
   const resolve = (a: AttrRef, element: AttributeDef | undefined): Target | undefined => {
-    if (element !== undefined) {
-      if (a.schema !== undefined || a.sub !== undefined) return undefined;
-      const attribute = findSubAttribute(element, a.name);
-      return attribute === undefined || attribute.returned === "never" ? undefined : { scope: "element", attribute };
-    }
-    const r = findAttribute(resourceType, a);
-    if (r === undefined || r.attribute.returned === "never" || r.sub?.returned === "never") return undefined;
-    return {
-      scope: "resource",
-      ...(r.extension ? { extension: r.schema } : {}),
-      attribute: r.attribute,
-      ...(r.sub === undefined ? {} : { sub: r.sub }),
-    };
+    if (element === undefined) return resolveTarget(resourceType, a);
+    if (a.schema !== undefined || a.sub !== undefined) return undefined;
+    const attribute = findSubAttribute(element, a.name);
+    return attribute === undefined || attribute.returned === "never" ? undefined : { scope: "element", attribute };
   };
 
   const plan = (f: Filter, element: AttributeDef | undefined): Plan => {
@@ -260,6 +266,7 @@ function compareValue(v: unknown, op: CompareOp, operand: Operand): boolean {
       if (op === "co") return a.includes(b);
       if (op === "sw") return a.startsWith(b);
       if (op === "ew") return a.endsWith(b);
+      if (op === "eq" || op === "ne") return (a === b) === (op === "eq");
       return ordered(op, compareCodePoints(a, b));
     }
     case "boolean":

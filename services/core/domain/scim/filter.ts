@@ -146,9 +146,8 @@ class Parser {
     while (/[A-Za-z]/.test(this.peek())) this.pos++;
     const op = this.text.slice(opStart, this.pos).toLowerCase();
     if (op === "pr" && !PATH_CHAR.test(this.peek())) return { kind: "present", attr };
-    if (!COMPARE_OPS.has(op) || !WS.test(this.peek())) {
-      this.fail("an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) and a space", opStart);
-    }
+    if (!COMPARE_OPS.has(op) || PATH_CHAR.test(this.peek())) this.fail("an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)", opStart);
+    if (!WS.test(this.peek())) this.fail("a space and a value");
     this.skipWs();
     return { kind: "compare", attr, op: op as CompareOp, value: this.parseCompValue() };
   }

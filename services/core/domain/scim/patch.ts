@@ -54,7 +54,10 @@ export interface PatchOptions {
 export interface PatchResult {
   /** The patched resource, attribute names in canonical case. */
   resource: JsonObject;
-  /** False when every operation was a no-op (RFC 7644: then meta.lastModified must not move). */
+  /**
+   * Whether `resource` differs from the input; false when every operation was a no-op (RFC
+   * 7644: then meta.lastModified must not move). Member changes are reported apart, in `members`.
+   */
   changed: boolean;
   /** Group only, present when an operation addressed `members`. */
   members?: MemberChanges;
@@ -214,7 +217,7 @@ function applyAt(ctx: Context, op: OpName, pathText: string, value: unknown): vo
   try {
     path = parsePatchPath(pathText, { lenient: ctx.lenient });
   } catch (e) {
-    if (e instanceof ScimFilterError) fail(e.scimType, e.message);
+    if (e instanceof ScimFilterError) fail(e.kind, e.message);
     throw e;
   }
   const resolved = findAttribute(ctx.resourceType, path.attr);
@@ -230,7 +233,7 @@ function applyAt(ctx: Context, op: OpName, pathText: string, value: unknown): vo
 
   const container = containerOf(ctx, resolved);
   const old = container[attribute.name];
-  const target: Target = { resolved, attribute, sub, filter: path.filter, text: pathText };
+  const target: Target = { resolved, attribute, sub, filter: path.filter };
   const next = path.filter === undefined ? (sub === undefined ? wholeValue(ctx, op, target, old, value) : subValue(ctx, op, target, old, value)) : filteredValue(ctx, op, target, old, value);
   checkMutability(attribute, old, next, attribute.name);
   if (next === undefined) delete container[attribute.name];
@@ -243,7 +246,6 @@ interface Target {
   /** `name.givenName` or `emails[...].value`. */
   readonly sub: AttributeDef | undefined;
   readonly filter: Filter | undefined;
-  readonly text: string;
 }
 
 /** A path naming a schema URN alone: the extension object (or, for the core URN, the resource). */
@@ -299,8 +301,10 @@ function tidyExtension(resource: JsonObject, urn: string): void {
   const ext = resource[urn];
   const present = isObject(ext) && Object.keys(ext).length > 0;
   if (!present) delete resource[urn];
-  const schemas = Array.isArray(resource.schemas) ? resource.schemas.filter((s) => s !== urn) : [];
-  resource.schemas = present ? [...schemas, urn] : schemas;
+  const schemas = Array.isArray(resource.schemas) ? resource.schemas : [];
+  const listed = schemas.includes(urn);
+  if (present && !listed) resource.schemas = [...schemas, urn];
+  if (!present && listed) resource.schemas = schemas.filter((s) => s !== urn);
 }
 
 // --- no filter, no sub-attribute: `userName`, `name`, `emails`, `urn:...:manager`
@@ -320,14 +324,15 @@ function wholeValue(ctx: Context, op: OpName, t: Target, old: JsonValue | undefi
   if (unassigned) return op === "add" ? old : undefined;
   if (def.multiValued) {
     const items = dedupe(coerceItems(ctx, def, value));
-    const kept = op === "add" && Array.isArray(old) ? old.filter((e) => !items.some((item) => isDeepStrictEqual(e, item))) : [];
-    const next = [...kept, ...items];
+    // add appends what is not there yet (RFC 7644 section 3.5.2.1); replace replaces all.
+    const kept = op === "add" && Array.isArray(old) ? old : [];
+    const next = [...kept, ...items.filter((item) => !kept.some((e) => isDeepStrictEqual(e, item)))];
     return nonEmpty(withSinglePrimary(def, next, range(kept.length, next.length)));
   }
   const v = coerce(ctx, def, value);
+  if (def.type !== "complex") return v;
   // A complex attribute is merged: sub-attributes not given are left unchanged (3.5.2.1, 3.5.2.3).
-  if (def.type === "complex" && isObject(v)) return nonEmptyObject({ ...(isObject(old) ? old : {}), ...v });
-  return v;
+  return v === undefined ? old : { ...(isObject(old) ? old : {}), ...(v as JsonObject) };
 }
 
 // --- a sub-attribute without filter: `name.givenName`, `emails.type`
@@ -375,7 +380,7 @@ function filteredValue(ctx: Context, op: OpName, t: Target, old: JsonValue | und
   }
   const next = elements.map((e) => (matched.has(e) ? apply(e) : e));
   const writtenAt = elements.flatMap((e, i) => (matched.has(e) ? [i] : []));
-  return nonEmpty(withSinglePrimary(def, next.filter((e) => Object.keys(e).length > 0), writtenAt));
+  return nonEmpty(withSinglePrimary(def, next, writtenAt).filter((e) => !isObject(e) || Object.keys(e).length > 0));
 }
 
 function elementMatches(ctx: Context, t: Target, element: JsonObject): boolean {
@@ -387,7 +392,7 @@ function elementMatches(ctx: Context, t: Target, element: JsonObject): boolean {
   try {
     return matchesFilter({ kind: "valuePath", attr, filter: t.filter! }, resource, ctx.resourceType, { strict: !ctx.lenient });
   } catch (e) {
-    if (e instanceof ScimFilterError) fail(e.scimType, e.message);
+    if (e instanceof ScimFilterError) fail(e.kind, e.message);
     throw e;
   }
 }
@@ -452,8 +457,9 @@ function coerceComplex(ctx: Context, def: AttributeDef, value: unknown): JsonObj
       if (ctx.lenient) continue;
       fail("invalidValue", `"${def.name}" has no sub-attribute "${key}"`);
     }
-    // As for PUT (RFC 7644 section 3.5.1), read-only values sent along are ignored.
-    if (sub.mutability === "readOnly") continue;
+    // As for PUT (RFC 7644 section 3.5.1), read-only values sent along with writable ones are
+    // ignored (a member's display). Kept under a read-only parent, so a change to it is seen.
+    if (sub.mutability === "readOnly" && def.mutability !== "readOnly") continue;
     const coerced = coerce(ctx, sub, v);
     if (coerced !== undefined) out[sub.name] = coerced;
   }
@@ -461,9 +467,10 @@ function coerceComplex(ctx: Context, def: AttributeDef, value: unknown): JsonObj
 }
 
 /** The values of a multi-valued attribute: an array, or (as IdPs send it) one value alone. */
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+
 function coerceItems(ctx: Context, def: AttributeDef, value: unknown): JsonValue[] {
-  const items = Array.isArray(value) ? value : [value];
-  const out = items.map((item) => coerce(ctx, def, item)).filter((v) => v !== undefined);
+  const out = asList(value).map((item) => coerce(ctx, def, item)).filter((v) => v !== undefined);
   const primaries = out.filter((v) => isObject(v) && v.primary === true).length;
   // RFC 7643 section 2.4: "primary" true at most once.
   if (primaries > 1) fail("invalidValue", `more than one "${def.name}" value is primary`);
@@ -514,11 +521,10 @@ function checkMutability(def: AttributeDef, old: JsonValue | undefined, next: Js
   if (def.mutability === "readOnly") fail("mutability", `"${name}" is read-only`);
   if (def.mutability === "immutable" && old !== undefined) fail("mutability", `"${name}" is immutable once set`);
   if (def.required && next === undefined) fail("mutability", `"${name}" is required and cannot be removed`);
-  if (def.type === "complex" && !def.multiValued) {
-    for (const sub of def.subAttributes ?? []) {
-      const pick = (v: JsonValue | undefined) => (isObject(v) ? v[sub.name] : undefined);
-      checkMutability(sub, pick(old), pick(next), `${name}.${sub.name}`);
-    }
+  // Sub-attributes, when a single complex value is edited in place (removing it entirely
+  // takes its read-only parts along).
+  if (def.type === "complex" && !def.multiValued && isObject(old) && isObject(next)) {
+    for (const sub of def.subAttributes ?? []) checkMutability(sub, old[sub.name], next[sub.name], `${name}.${sub.name}`);
   }
 }
 
@@ -534,16 +540,22 @@ class MemberFold {
 
   addMember(id: string): void {
     this.touched = true;
-    if (this.replaceAll !== undefined) return void this.replaceAll.add(id);
-    this.remove.delete(id);
-    this.add.add(id);
+    if (this.replaceAll !== undefined) {
+      this.replaceAll.add(id);
+    } else {
+      this.remove.delete(id);
+      this.add.add(id);
+    }
   }
 
   removeMember(id: string): void {
     this.touched = true;
-    if (this.replaceAll !== undefined) return void this.replaceAll.delete(id);
-    this.add.delete(id);
-    this.remove.add(id);
+    if (this.replaceAll !== undefined) {
+      this.replaceAll.delete(id);
+    } else {
+      this.add.delete(id);
+      this.remove.add(id);
+    }
   }
 
   reset(ids: readonly string[]): void {
@@ -576,15 +588,16 @@ function applyToMembers(ctx: Context, op: OpName, path: PatchPath, value: unknow
   }
   const ids = memberIds(ctx, value);
   if (op === "add") ids.forEach((id) => members.addMember(id));
-  else if (op === "replace") members.reset(ids);
   // A remove without value removes every member; Entra names the members to remove in the value.
-  else if (value === undefined || value === null) members.reset([]);
+  else if (op === "replace" || value === undefined || value === null) members.reset(ids);
   else ids.forEach((id) => members.removeMember(id));
 }
 
 function memberIds(ctx: Context, value: unknown): string[] {
   const def = findAttribute("Group", { name: "members" })!.attribute;
-  return coerceItems(ctx, def, value).map((item) => {
+  if (value === undefined || value === null) return [];
+  return asList(value).map((raw) => {
+    const item = coerce(ctx, def, raw);
     const id = isObject(item) ? item.value : undefined;
     if (typeof id !== "string" || id === "") fail("invalidValue", `a member needs a "value" holding its id`);
     return id;

@@ -1,0 +1,369 @@
+// Use cases for users, groups and memberships. Each write runs in one transaction, locks
+// the aggregates it changes (group before users, users in id order), sets their versions,
+// and appends one event per fact to the outbox in that same transaction.
+import { checkId, isId, type Directory } from "../domain/directory.ts";
+import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
+import { groupEvent, groupRef, userEvent, type NewEvent } from "../domain/events.ts";
+import { newId } from "../domain/ids.ts";
+import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
+import {
+  changedAttributes,
+  checkNotDeleted,
+  checkVersion,
+  groupFields,
+  refuseIdChange,
+  sameJson,
+  userFields,
+  type GroupRecord,
+  type UserRecord,
+} from "../domain/resources.ts";
+import type { AttrRef } from "../domain/scim/ast.ts";
+import { parseAttributeList, parseFilter } from "../domain/scim/filter.ts";
+import type { MemberRow, Repositories, Store } from "./store.ts";
+
+export interface ListOptions {
+  readonly filter: string;
+  readonly pageSize: number;
+  readonly pageToken: string;
+  /** 1-based; 0 means unused. */
+  readonly startIndex: number;
+  readonly sortBy: string;
+  readonly descending: boolean;
+}
+
+export interface Listed<T> {
+  readonly items: T[];
+  readonly total: number;
+  readonly nextPageToken: string;
+  /** 1-based index of the first item (SCIM startIndex). */
+  readonly startIndex: number;
+}
+
+export interface UserWithGroups {
+  readonly user: UserRecord;
+  readonly groups: GroupRecord[];
+}
+
+export interface MemberChanges {
+  /** When set, the member set becomes exactly these (before add and remove). */
+  readonly replaceAll?: readonly string[] | undefined;
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+}
+
+const MAX_FILTER_LENGTH = 4096;
+const MAX_MEMBERS_PER_CALL = 100_000;
+
+export class ResourceUseCases {
+  private readonly store: Store;
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  // ---- users
+
+  async createUser(directoryId: string, raw: unknown): Promise<UserRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    const fields = userFields(raw);
+    return this.store.transact(async (repos) => {
+      await this.directory(repos, dirId);
+      const now = new Date();
+      // An IdP re-provisioning someone it deleted keeps their id and history.
+      const tombstone = fields.externalId ? await repos.users.findTombstoneForUpdate(dirId, fields.externalId) : undefined;
+      const version = (tombstone?.version ?? 0) + 1;
+      const user: UserRecord = {
+        id: tombstone?.id ?? newId(),
+        directoryId: dirId,
+        ...fields,
+        state: fields.active ? "active" : "inactive",
+        version,
+        createdAt: tombstone?.createdAt ?? now,
+        updatedAt: now,
+        deletedAt: null,
+      };
+      if (tombstone) await repos.users.update(user);
+      else await repos.users.insert(user);
+      await repos.outbox.append([userEvent(user, version, "user.created", tombstone ? { relinked: true } : {})]);
+      return user;
+    });
+  }
+
+  async getUser(directoryId: string, id: string): Promise<UserWithGroups> {
+    const dirId = checkId("directory_id", directoryId);
+    const user = checkNotDeleted(isId(id) ? await this.store.read.users.get(dirId, id.toLowerCase()) : undefined, "user", id);
+    const groups = await this.store.read.memberships.groupRefsOf([user.id]);
+    return { user, groups: groups.get(user.id) ?? [] };
+  }
+
+  async listUsers(directoryId: string, options: ListOptions, includeDeleted = false): Promise<Listed<UserWithGroups>> {
+    const dirId = checkId("directory_id", directoryId);
+    const directory = await this.directory(this.store.read, dirId);
+    const { query, next } = listQuery(options, !directory.strict, includeDeleted);
+    const result = await this.store.read.users.list(dirId, query);
+    const groups = await this.store.read.memberships.groupRefsOf(result.items.map((u) => u.id));
+    const items = result.items.map((user) => ({ user, groups: groups.get(user.id) ?? [] }));
+    return { items, total: result.total, nextPageToken: next(result.items), startIndex: query.offset + 1 };
+  }
+
+  async replaceUser(directoryId: string, id: string, raw: unknown, expectedVersion?: number): Promise<UserRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    refuseIdChange(raw, id);
+    const fields = userFields(raw);
+    return this.store.transact(async (repos) => {
+      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      checkVersion(current.version, expectedVersion, "user");
+      if (sameJson(current.resource, fields.resource)) return current;
+      const changed = changedAttributes(current.resource, fields.resource);
+      const attributesChanged = changed.some((name) => name !== "active");
+      const activeChanged = current.active !== fields.active;
+      const now = new Date();
+      let version = current.version;
+      const user: UserRecord = { ...current, ...fields, state: fields.active ? "active" : "inactive", updatedAt: now, version: 0 };
+      const events: NewEvent[] = [];
+      if (attributesChanged) events.push(userEvent(user, ++version, "user.updated", { changedAttributes: changed.filter((n) => n !== "active") }));
+      if (activeChanged) events.push(userEvent(user, ++version, fields.active ? "user.reactivated" : "user.deactivated"));
+      const saved = { ...user, version };
+      await repos.users.update(saved);
+      await repos.outbox.append(events);
+      return saved;
+    });
+  }
+
+  /** Deactivation (active=false) and reactivation; a no-op when already in that state. */
+  async setUserActive(directoryId: string, id: string, active: boolean, expectedVersion?: number): Promise<UserRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    return this.store.transact(async (repos) => {
+      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      checkVersion(current.version, expectedVersion, "user");
+      if (current.active === active) return current;
+      const user: UserRecord = {
+        ...current,
+        active,
+        state: active ? "active" : "inactive",
+        resource: { ...current.resource, active },
+        version: current.version + 1,
+        updatedAt: new Date(),
+      };
+      await repos.users.update(user);
+      await repos.outbox.append([userEvent(user, user.version, active ? "user.reactivated" : "user.deactivated")]);
+      return user;
+    });
+  }
+
+  /** Deletes a user: leaves every group (each a fact on both sides), then a tombstone. */
+  async deleteUser(directoryId: string, id: string, expectedVersion?: number): Promise<UserRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    return this.store.transact(async (repos) => {
+      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      checkVersion(current.version, expectedVersion, "user");
+      const now = new Date();
+      const events: NewEvent[] = [];
+      let version = current.version;
+      for (const groupId of await repos.memberships.groupsOf(current.id)) {
+        const group = await repos.groups.getForUpdate(dirId, groupId);
+        if (!group) continue;
+        await repos.memberships.remove(group.id, [current.id]);
+        const memberCount = await repos.memberships.recount(group.id);
+        const updatedGroup: GroupRecord = { ...group, memberCount, version: group.version + 1, updatedAt: now };
+        await repos.groups.update(updatedGroup);
+        events.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
+        events.push(userEvent({ ...current, updatedAt: now }, ++version, "user.removed_from_group", { group: groupRef(group) }));
+      }
+      const deleted: UserRecord = { ...current, state: "deleted", active: false, deletedAt: now, updatedAt: now, version: version + 1 };
+      events.push(userEvent(deleted, deleted.version, "user.deleted"));
+      await repos.users.update(deleted);
+      await repos.outbox.append(events);
+      return deleted;
+    });
+  }
+
+  // ---- groups
+
+  async createGroup(directoryId: string, raw: unknown, memberUserIds: readonly string[]): Promise<GroupRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    const fields = groupFields(raw);
+    return this.store.transact(async (repos) => {
+      await this.directory(repos, dirId);
+      const now = new Date();
+      const group: GroupRecord = { id: newId(), directoryId: dirId, ...fields, memberCount: 0, version: 1, createdAt: now, updatedAt: now, deletedAt: null };
+      await repos.groups.insert(group);
+      const events: NewEvent[] = [];
+      const created = await this.changeMembers(repos, group, { add: memberUserIds, remove: [] }, now, events, false);
+      events.unshift(groupEvent(created, 1, "group.created", { memberUserIds: [...new Set(memberUserIds.map((m) => m.toLowerCase()))] }));
+      await repos.outbox.append(events);
+      return created;
+    });
+  }
+
+  async getGroup(directoryId: string, id: string): Promise<GroupRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    return checkNotDeleted(isId(id) ? await this.store.read.groups.get(dirId, id.toLowerCase()) : undefined, "group", id);
+  }
+
+  async listGroups(directoryId: string, options: ListOptions): Promise<Listed<GroupRecord>> {
+    const dirId = checkId("directory_id", directoryId);
+    const directory = await this.directory(this.store.read, dirId);
+    const { query, next } = listQuery(options, !directory.strict, false);
+    const result = await this.store.read.groups.list(dirId, query);
+    return { items: result.items, total: result.total, nextPageToken: next(result.items), startIndex: query.offset + 1 };
+  }
+
+  /** Attribute changes (rename...) and member changes of one group, all or nothing. */
+  async updateGroup(
+    directoryId: string,
+    id: string,
+    change: { resource?: unknown; members: MemberChanges; expectedVersion?: number | undefined },
+  ): Promise<GroupRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    if (change.resource !== undefined) refuseIdChange(change.resource, id);
+    const fields = change.resource === undefined ? undefined : groupFields(change.resource);
+    return this.store.transact(async (repos) => {
+      const current = checkNotDeleted(isId(id) ? await repos.groups.getForUpdate(dirId, id.toLowerCase()) : undefined, "group", id);
+      checkVersion(current.version, change.expectedVersion, "group");
+      const now = new Date();
+      const events: NewEvent[] = [];
+      let group = current;
+      if (fields && !sameJson(current.resource, fields.resource)) {
+        group = { ...current, ...fields, version: current.version + 1, updatedAt: now };
+        events.push(groupEvent(group, group.version, "group.updated", { changedAttributes: changedAttributes(current.resource, fields.resource) }));
+      }
+      group = await this.changeMembers(repos, group, change.members, now, events, true);
+      if (group !== current) await repos.groups.update(group);
+      await repos.outbox.append(events);
+      return group;
+    });
+  }
+
+  async deleteGroup(directoryId: string, id: string, expectedVersion?: number): Promise<GroupRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    return this.store.transact(async (repos) => {
+      const current = checkNotDeleted(isId(id) ? await repos.groups.getForUpdate(dirId, id.toLowerCase()) : undefined, "group", id);
+      checkVersion(current.version, expectedVersion, "group");
+      const now = new Date();
+      const events: NewEvent[] = [];
+      const emptied = await this.changeMembers(repos, current, { replaceAll: [], add: [], remove: [] }, now, events, true);
+      const deleted: GroupRecord = { ...emptied, deletedAt: now, updatedAt: now, version: emptied.version + 1 };
+      events.push(groupEvent(deleted, deleted.version, "group.deleted"));
+      await repos.groups.update(deleted);
+      await repos.outbox.append(events);
+      return deleted;
+    });
+  }
+
+  async listMembers(directoryId: string, groupId: string, pageSize: number, pageToken: string): Promise<{ members: MemberRow[]; nextPageToken: string; total: number }> {
+    const group = await this.getGroup(directoryId, groupId);
+    const size = checkPageSize(pageSize, 100, 1000);
+    const after = pageToken === "" ? undefined : tokenString(pageToken, "after");
+    const rows = await this.store.read.memberships.members(group.id, after === undefined ? undefined : checkId("page_token", after), size + 1);
+    const members = rows.slice(0, size);
+    const last = members.at(-1);
+    return { members, nextPageToken: rows.length > size && last ? encodePageToken({ after: last.userId }) : "", total: group.memberCount };
+  }
+
+  async listUserGroups(directoryId: string, userId: string): Promise<GroupRecord[]> {
+    return (await this.getUser(directoryId, userId)).groups;
+  }
+
+  // ---- internals
+
+  private async directory(repos: Repositories, id: string): Promise<Directory> {
+    const directory = await repos.directories.get(id);
+    if (!directory) throw new NotFoundError(`directory ${id} not found`);
+    return directory;
+  }
+
+  /**
+   * Applies member changes with set-based SQL (never reading the member list), then bumps
+   * the group's version once per kind of change and each affected user's by one, with an
+   * event for every fact. Returns the group as it is after.
+   */
+  private async changeMembers(
+    repos: Repositories,
+    group: GroupRecord,
+    members: MemberChanges,
+    now: Date,
+    events: NewEvent[],
+    groupEvents: boolean,
+  ): Promise<GroupRecord> {
+    const add = checkMemberIds(members.add);
+    const remove = new Set(checkMemberIds(members.remove));
+    const replaceAll = members.replaceAll && checkMemberIds(members.replaceAll);
+    const toAdd = [...new Set([...(replaceAll ?? []), ...add])].filter((m) => !remove.has(m));
+    const live = await repos.users.lockLive(group.directoryId, toAdd);
+    if (live.length !== toAdd.length) {
+      const found = new Set(live.map((u) => u.id));
+      const missing = toAdd.filter((m) => !found.has(m));
+      throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.slice(0, 5).join(", ")}`);
+    }
+    const removed = replaceAll ? await repos.memberships.removeAllExcept(group.id, toAdd) : await repos.memberships.remove(group.id, [...remove]);
+    const added = await repos.memberships.add(group.directoryId, group.id, toAdd, now);
+    if (added.length === 0 && removed.length === 0) return group;
+
+    const memberCount = await repos.memberships.recount(group.id);
+    let version = group.version;
+    const ref = groupRef(group);
+    const after = (v: number): GroupRecord => ({ ...group, memberCount, version: v, updatedAt: now });
+    if (groupEvents && added.length > 0) events.push(groupEvent(after(++version), version, "group.members_added", { userIds: added }));
+    if (groupEvents && removed.length > 0) events.push(groupEvent(after(++version), version, "group.members_removed", { userIds: removed }));
+
+    const removedUsers = await repos.users.lockLive(group.directoryId, removed);
+    const versions = new Map<string, number>();
+    const addedSet = new Set(added);
+    for (const user of live.filter((u) => addedSet.has(u.id))) {
+      const v = user.version + 1;
+      versions.set(user.id, v);
+      events.push(userEvent({ ...user, updatedAt: now }, v, "user.added_to_group", { group: ref }));
+    }
+    for (const user of removedUsers) {
+      const v = user.version + 1;
+      versions.set(user.id, v);
+      events.push(userEvent({ ...user, updatedAt: now }, v, "user.removed_from_group", { group: ref }));
+    }
+    await repos.users.setVersions(versions, now);
+    return after(version);
+  }
+}
+
+function checkMemberIds(ids: readonly string[]): string[] {
+  if (ids.length > MAX_MEMBERS_PER_CALL) throw new InvalidInputError("tooMany", `at most ${MAX_MEMBERS_PER_CALL} members per request`);
+  return ids.map((id) => {
+    if (!isId(id)) throw new InvalidInputError("invalidValue", `no such user in this directory: ${JSON.stringify(id.slice(0, 64))}`);
+    return id.toLowerCase();
+  });
+}
+
+function tokenString(pageToken: string, field: string): string {
+  const value = decodePageToken(pageToken)[field];
+  if (typeof value !== "string") throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
+  return value;
+}
+
+/** Parses the listing options into a query, and says how to make the next page's token. */
+function listQuery(options: ListOptions, lenient: boolean, includeDeleted: boolean) {
+  if (options.filter.length > MAX_FILTER_LENGTH) throw new InvalidInputError("invalidFilter", `filter must be at most ${MAX_FILTER_LENGTH} characters`);
+  const filter = options.filter.trim() === "" ? undefined : parseFilter(options.filter, { lenient });
+  let sortBy: AttrRef | undefined;
+  if (options.sortBy.trim() !== "") {
+    const refs = parseAttributeList(options.sortBy);
+    if (refs.length !== 1) throw new InvalidInputError("invalidValue", "sortBy must name one attribute");
+    sortBy = refs[0];
+  }
+  const limit = checkPageSize(options.pageSize, 100, 1000);
+  if (options.startIndex < 0) throw new InvalidInputError("invalidValue", "start_index must be 1 or more");
+  if (options.startIndex > 0 && options.pageToken !== "") throw new InvalidInputError("invalidValue", "use either a page token or a start index, not both");
+  let offset = options.startIndex > 0 ? options.startIndex - 1 : 0;
+  let afterId: string | undefined;
+  if (options.pageToken !== "") {
+    const token = decodePageToken(options.pageToken);
+    if (typeof token.after === "string" && !sortBy) afterId = checkId("page_token", token.after);
+    else if (typeof token.offset === "number" && Number.isInteger(token.offset) && token.offset >= 0) offset = token.offset;
+    else throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
+  }
+  const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted, lenient };
+  // Unsorted listings page by id (stable under inserts); sorted ones by position.
+  const next = (items: Array<{ id: string }>): string => {
+    if (items.length < limit) return "";
+    return sortBy || options.startIndex > 0 ? encodePageToken({ offset: offset + items.length }) : encodePageToken({ after: items.at(-1)!.id });
+  };
+  return { query, next };
+}

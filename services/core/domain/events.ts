@@ -1,0 +1,86 @@
+// Lifecycle events: past-tense facts about one subject (a user or a group), numbered per
+// subject by the subject's version after the change. They are written in the transaction
+// that makes the change and published later by the relay.
+import { newId } from "./ids.ts";
+import type { GroupRecord, Json, UserRecord } from "./resources.ts";
+
+export type EventType =
+  | "user.created"
+  | "user.updated"
+  | "user.deactivated"
+  | "user.reactivated"
+  | "user.deleted"
+  | "user.added_to_group"
+  | "user.removed_from_group"
+  | "user.roles_changed"
+  | "group.created"
+  | "group.updated"
+  | "group.deleted"
+  | "group.members_added"
+  | "group.members_removed";
+
+export interface NewEvent {
+  readonly id: string;
+  readonly directoryId: string;
+  readonly subjectType: "user" | "group";
+  readonly subjectId: string;
+  readonly sequence: number;
+  readonly type: EventType;
+  readonly occurredAt: Date;
+  /** The subject's new state and what changed; JSON, converted to protobuf at publication. */
+  readonly payload: Json;
+}
+
+export interface GroupRef {
+  readonly id: string;
+  readonly externalId: string | null;
+  readonly displayName: string;
+}
+
+export function groupRef(group: GroupRecord): GroupRef {
+  return { id: group.id, externalId: group.externalId, displayName: group.displayName };
+}
+
+export function userSnapshot(user: UserRecord): Json {
+  return {
+    ...user,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: user.updatedAt.toISOString(),
+    deletedAt: user.deletedAt?.toISOString() ?? null,
+  };
+}
+
+export function groupSnapshot(group: GroupRecord): Json {
+  return {
+    ...group,
+    createdAt: group.createdAt.toISOString(),
+    updatedAt: group.updatedAt.toISOString(),
+    deletedAt: group.deletedAt?.toISOString() ?? null,
+  };
+}
+
+export function userEvent(user: UserRecord, sequence: number, type: EventType, extra: Json = {}): NewEvent {
+  return {
+    id: newId(),
+    directoryId: user.directoryId,
+    subjectType: "user",
+    subjectId: user.id,
+    sequence,
+    type,
+    occurredAt: user.updatedAt,
+    payload: { user: userSnapshot({ ...user, version: sequence }), ...extra },
+  };
+}
+
+export function groupEvent(group: GroupRecord, sequence: number, type: EventType, extra: Json = {}): NewEvent {
+  return {
+    id: newId(),
+    directoryId: group.directoryId,
+    subjectType: "group",
+    subjectId: group.id,
+    sequence,
+    type,
+    occurredAt: group.updatedAt,
+    payload: { group: groupSnapshot({ ...group, version: sequence }), ...extra },
+  };
+}

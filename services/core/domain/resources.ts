@@ -1,0 +1,167 @@
+// Users and groups as the directory core keeps them: the SCIM resource as accepted (with
+// canonical attribute casing) plus the columns derived from it that queries and uniqueness
+// need. Validation of an incoming SCIM resource lives here.
+import { InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
+import { normalizeResource, type ResourceType } from "./scim/schema.ts";
+
+export type Json = Record<string, unknown>;
+
+export type UserState = "active" | "inactive" | "deleted";
+
+export interface UserRecord {
+  readonly id: string;
+  readonly directoryId: string;
+  readonly userName: string;
+  readonly externalId: string | null;
+  readonly active: boolean;
+  readonly state: UserState;
+  readonly displayName: string | null;
+  /** The SCIM resource without id, meta and password. */
+  readonly resource: Json;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly deletedAt: Date | null;
+}
+
+export interface GroupRecord {
+  readonly id: string;
+  readonly directoryId: string;
+  readonly displayName: string;
+  readonly externalId: string | null;
+  /** The SCIM resource without id, meta and members. */
+  readonly resource: Json;
+  readonly memberCount: number;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly deletedAt: Date | null;
+}
+
+const MAX_STRING = 1024;
+
+// Server-computed attributes, and the ones we deliberately never keep: Roster is not an
+// authenticator, so the placeholder passwords IdPs send (Okta) are dropped, not stored.
+const SERVER_OWNED = new Set(["id", "meta"]);
+const NEVER_STORED = new Set(["password"]);
+
+function optionalString(resource: Json, name: string): string | null {
+  const value = resource[name];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "string") throw new InvalidInputError("invalidValue", `${name} must be a string`);
+  if (value.length > MAX_STRING) throw new InvalidInputError("invalidValue", `${name} must be at most ${MAX_STRING} characters`);
+  return value;
+}
+
+function checkObject(raw: unknown, what: string): Json {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new InvalidInputError("invalidSyntax", `${what} must be a JSON object`);
+  }
+  return raw as Json;
+}
+
+/** Canonical casing, string booleans coerced, server-owned attributes removed. */
+function prepare(resourceType: ResourceType, raw: unknown, exclude: ReadonlySet<string>): Json {
+  const normalized = normalizeResource(resourceType, checkObject(raw, `a ${resourceType} resource`));
+  const out: Json = {};
+  for (const [key, value] of Object.entries(normalized)) {
+    if (SERVER_OWNED.has(key) || exclude.has(key)) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+export interface UserFields {
+  readonly resource: Json;
+  readonly userName: string;
+  readonly externalId: string | null;
+  readonly active: boolean;
+  readonly displayName: string | null;
+}
+
+/** Validates an incoming SCIM User and derives its indexed fields. */
+export function userFields(raw: unknown): UserFields {
+  const resource = prepare("User", raw, NEVER_STORED);
+  const userName = optionalString(resource, "userName")?.trim();
+  if (!userName) throw new InvalidInputError("invalidValue", "userName is required");
+  const active = resource.active ?? true;
+  if (typeof active !== "boolean") throw new InvalidInputError("invalidValue", "active must be a boolean");
+  if ("groups" in resource) {
+    // Read-only on User (RFC 7643 4.1.2): memberships change through the Group.
+    delete resource.groups;
+  }
+  return {
+    resource: { ...resource, userName, active },
+    userName,
+    externalId: optionalString(resource, "externalId"),
+    active,
+    displayName: optionalString(resource, "displayName"),
+  };
+}
+
+export interface GroupFields {
+  readonly resource: Json;
+  readonly displayName: string;
+  readonly externalId: string | null;
+}
+
+/** Validates an incoming SCIM Group (members are handled separately) and derives its fields. */
+export function groupFields(raw: unknown): GroupFields {
+  const resource = prepare("Group", raw, new Set(["members"]));
+  const displayName = optionalString(resource, "displayName")?.trim();
+  if (!displayName) throw new InvalidInputError("invalidValue", "displayName is required");
+  return { resource: { ...resource, displayName }, displayName, externalId: optionalString(resource, "externalId") };
+}
+
+/** The ids named by a SCIM `members` array (`[{ "value": id }]`). */
+export function memberIdsOf(raw: unknown): string[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw new InvalidInputError("invalidValue", "members must be an array");
+  return raw.map((member, i) => {
+    const value = typeof member === "object" && member !== null ? (member as Json).value : undefined;
+    if (typeof value !== "string" || value === "") throw new InvalidInputError("invalidValue", `members[${i}].value must be a user id`);
+    if (typeof member === "object" && member !== null && (member as Json).type === "Group") {
+      throw new InvalidInputError("invalidValue", "nested groups are not supported: members must be users");
+    }
+    return value;
+  });
+}
+
+/** Whether two stored resources differ (key order aside). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Json)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Top-level attributes whose values differ between two resources. */
+export function changedAttributes(before: Json, after: Json): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => !sameJson(before[k], after[k])).sort();
+}
+
+export function checkNotDeleted<T extends { deletedAt: Date | null }>(record: T | undefined, what: string, id: string): T {
+  if (!record || record.deletedAt) throw new NotFoundError(`${what} ${id} not found`);
+  return record;
+}
+
+export function checkVersion(current: number, expected: number | undefined, what: string): void {
+  if (expected !== undefined && expected !== current) {
+    throw new VersionMismatchError(`${what} is at version ${current}, not ${expected}`);
+  }
+}
+
+/** A PUT or PATCH may repeat the id (Okta does) but not change it. */
+export function refuseIdChange(raw: unknown, id: string): void {
+  const sent = typeof raw === "object" && raw !== null ? (raw as Json).id : undefined;
+  if (sent !== undefined && sent !== id) throw new MutabilityError("id is immutable");
+}

@@ -1,0 +1,287 @@
+// Users, groups, memberships and the outbox in SQL.
+import type {
+  GroupRepository,
+  ListQuery,
+  ListResult,
+  MembershipRepository,
+  OutboxRepository,
+  UserRepository,
+} from "../application/store.ts";
+import { UniquenessError } from "../domain/errors.ts";
+import type { GroupRecord, Json, UserRecord, UserState } from "../domain/resources.ts";
+import type { NewEvent } from "../domain/events.ts";
+import type { AttrRef } from "../domain/scim/ast.ts";
+import type { ResourceType } from "../domain/scim/schema.ts";
+import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
+import { isUniqueViolation, type Sql } from "./sql.ts";
+
+interface UserRow {
+  id: string;
+  directory_id: string;
+  user_name: string;
+  external_id: string | null;
+  active: boolean;
+  state: string;
+  display_name: string | null;
+  resource: Json;
+  version: string;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+interface GroupRow {
+  id: string;
+  directory_id: string;
+  display_name: string;
+  external_id: string | null;
+  resource: Json;
+  member_count: string;
+  version: string;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  directoryId: r.directory_id,
+  userName: r.user_name,
+  externalId: r.external_id,
+  active: r.active,
+  state: r.state as UserState,
+  displayName: r.display_name,
+  resource: r.resource,
+  version: Number(r.version),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  deletedAt: r.deleted_at,
+});
+
+const toGroup = (r: GroupRow): GroupRecord => ({
+  id: r.id,
+  directoryId: r.directory_id,
+  displayName: r.display_name,
+  externalId: r.external_id,
+  resource: r.resource,
+  memberCount: Number(r.member_count),
+  version: Number(r.version),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  deletedAt: r.deleted_at,
+});
+
+/** WHERE, ORDER BY, LIMIT and OFFSET for a listing; the count reuses the WHERE. */
+async function listRows<R>(
+  sql: Sql,
+  table: "users" | "groups",
+  resourceType: ResourceType,
+  directoryId: string,
+  query: ListQuery,
+): Promise<{ rows: R[]; total: number }> {
+  const alias = table === "users" ? "u" : "g";
+  const params: unknown[] = [directoryId];
+  const where = [`${alias}.directory_id = $1`];
+  if (!query.includeDeleted) where.push(`${alias}.deleted_at IS NULL`);
+  if (query.filter) where.push(`(${compileFilter(query.filter, resourceType, params, { strict: !query.lenient })})`);
+  const countParams = [...params];
+  const countWhere = [...where];
+  if (query.afterId !== undefined) {
+    params.push(query.afterId);
+    where.push(`${alias}.id > $${params.length}`);
+  }
+  const order = sortClause(alias, resourceType, query.sortBy, query.descending);
+  params.push(query.limit, query.offset);
+  const rows = await sql<R>(
+    `SELECT ${alias}.* FROM ${table} ${alias} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+    params,
+  );
+  const [count] = await sql<{ n: string }>(`SELECT count(*) AS n FROM ${table} ${alias} WHERE ${countWhere.join(" AND ")}`, countParams);
+  return { rows, total: Number(count?.n ?? 0) };
+}
+
+function sortClause(alias: string, resourceType: ResourceType, sortBy: AttrRef | undefined, descending: boolean): string {
+  const direction = descending ? "DESC" : "ASC";
+  if (!sortBy) return `${alias}.id ${direction}`;
+  // RFC 7644 3.4.2.3: resources without the attribute sort last ascending, first descending.
+  return `${compileSortKey(sortBy, resourceType)} ${direction} NULLS ${descending ? "FIRST" : "LAST"}, ${alias}.id ASC`;
+}
+
+export function userRepository(sql: Sql): UserRepository {
+  const select = "SELECT * FROM users WHERE directory_id = $1 AND id = $2";
+  return {
+    async insert(u) {
+      try {
+        await sql(
+          `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          [u.id, u.directoryId, u.userName, u.externalId, u.active, u.state, u.displayName, JSON.stringify(u.resource), u.version, u.createdAt, u.updatedAt, u.deletedAt],
+        );
+      } catch (error) {
+        if (isUniqueViolation(error, "users_directory_user_name")) throw new UniquenessError(`userName ${JSON.stringify(u.userName)} is already taken`, { cause: error });
+        throw error;
+      }
+    },
+    async get(directoryId, id) {
+      const [row] = await sql<UserRow>(select, [directoryId, id]);
+      return row && toUser(row);
+    },
+    async getForUpdate(directoryId, id) {
+      const [row] = await sql<UserRow>(`${select} FOR UPDATE`, [directoryId, id]);
+      return row && toUser(row);
+    },
+    async findTombstoneForUpdate(directoryId, externalId) {
+      const [row] = await sql<UserRow>(
+        `SELECT * FROM users WHERE directory_id = $1 AND external_id = $2 AND deleted_at IS NOT NULL
+         ORDER BY deleted_at DESC LIMIT 1 FOR UPDATE`,
+        [directoryId, externalId],
+      );
+      return row && toUser(row);
+    },
+    async update(u) {
+      try {
+        await sql(
+          `UPDATE users SET user_name = $2, external_id = $3, active = $4, state = $5, display_name = $6, resource = $7,
+             version = $8, updated_at = $9, deleted_at = $10 WHERE id = $1`,
+          [u.id, u.userName, u.externalId, u.active, u.state, u.displayName, JSON.stringify(u.resource), u.version, u.updatedAt, u.deletedAt],
+        );
+      } catch (error) {
+        if (isUniqueViolation(error, "users_directory_user_name")) throw new UniquenessError(`userName ${JSON.stringify(u.userName)} is already taken`, { cause: error });
+        throw error;
+      }
+    },
+    async list(directoryId, query): Promise<ListResult<UserRecord>> {
+      const { rows, total } = await listRows<UserRow>(sql, "users", "User", directoryId, query);
+      return { items: rows.map(toUser), total };
+    },
+    async lockLive(directoryId, ids) {
+      if (ids.length === 0) return [];
+      const rows = await sql<UserRow>(
+        `SELECT * FROM users WHERE directory_id = $1 AND id = ANY($2::uuid[]) AND deleted_at IS NULL ORDER BY id FOR UPDATE`,
+        [directoryId, ids],
+      );
+      return rows.map(toUser);
+    },
+    async setVersions(versions, at) {
+      if (versions.size === 0) return;
+      await sql(
+        `UPDATE users u SET version = v.version, updated_at = $3
+         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, version) WHERE u.id = v.id`,
+        [[...versions.keys()], [...versions.values()], at],
+      );
+    },
+  };
+}
+
+export function groupRepository(sql: Sql): GroupRepository {
+  const select = "SELECT * FROM groups WHERE directory_id = $1 AND id = $2";
+  return {
+    async insert(g) {
+      await sql(
+        `INSERT INTO groups (id, directory_id, display_name, external_id, resource, member_count, version, created_at, updated_at, deleted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [g.id, g.directoryId, g.displayName, g.externalId, JSON.stringify(g.resource), g.memberCount, g.version, g.createdAt, g.updatedAt, g.deletedAt],
+      );
+    },
+    async get(directoryId, id) {
+      const [row] = await sql<GroupRow>(select, [directoryId, id]);
+      return row && toGroup(row);
+    },
+    async getForUpdate(directoryId, id) {
+      const [row] = await sql<GroupRow>(`${select} FOR UPDATE`, [directoryId, id]);
+      return row && toGroup(row);
+    },
+    async update(g) {
+      await sql(
+        `UPDATE groups SET display_name = $2, external_id = $3, resource = $4, member_count = $5, version = $6, updated_at = $7, deleted_at = $8
+         WHERE id = $1`,
+        [g.id, g.displayName, g.externalId, JSON.stringify(g.resource), g.memberCount, g.version, g.updatedAt, g.deletedAt],
+      );
+    },
+    async list(directoryId, query) {
+      const { rows, total } = await listRows<GroupRow>(sql, "groups", "Group", directoryId, query);
+      return { items: rows.map(toGroup), total };
+    },
+  };
+}
+
+export function membershipRepository(sql: Sql): MembershipRepository {
+  const ids = (rows: Array<{ user_id: string }>) => rows.map((r) => r.user_id);
+  return {
+    async add(directoryId, groupId, userIds, at) {
+      if (userIds.length === 0) return [];
+      return ids(
+        await sql<{ user_id: string }>(
+          `INSERT INTO memberships (group_id, user_id, directory_id, created_at)
+           SELECT $1, u.id, $2, $4 FROM users u WHERE u.directory_id = $2 AND u.id = ANY($3::uuid[]) AND u.deleted_at IS NULL
+           ON CONFLICT DO NOTHING RETURNING user_id`,
+          [groupId, directoryId, userIds, at],
+        ),
+      );
+    },
+    async remove(groupId, userIds) {
+      if (userIds.length === 0) return [];
+      return ids(await sql<{ user_id: string }>(`DELETE FROM memberships WHERE group_id = $1 AND user_id = ANY($2::uuid[]) RETURNING user_id`, [groupId, userIds]));
+    },
+    async removeAllExcept(groupId, keep) {
+      return ids(
+        await sql<{ user_id: string }>(`DELETE FROM memberships WHERE group_id = $1 AND NOT (user_id = ANY($2::uuid[])) RETURNING user_id`, [groupId, keep]),
+      );
+    },
+    async groupsOf(userId) {
+      return (await sql<{ group_id: string }>(`SELECT group_id FROM memberships WHERE user_id = $1 ORDER BY group_id`, [userId])).map((r) => r.group_id);
+    },
+    async members(groupId, afterUserId, limit) {
+      const rows = await sql<{ user_id: string; display_name: string | null; user_name: string; created_at: Date }>(
+        `SELECT m.user_id, u.display_name, u.user_name, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.group_id = $1 AND ($2::uuid IS NULL OR m.user_id > $2::uuid) ORDER BY m.user_id LIMIT $3`,
+        [groupId, afterUserId ?? null, limit],
+      );
+      return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: r.created_at }));
+    },
+    async recount(groupId) {
+      const [row] = await sql<{ n: string }>(
+        `UPDATE groups SET member_count = (SELECT count(*) FROM memberships WHERE group_id = $1) WHERE id = $1 RETURNING member_count AS n`,
+        [groupId],
+      );
+      return Number(row?.n ?? 0);
+    },
+    async groupRefsOf(userIds) {
+      const result = new Map<string, GroupRecord[]>();
+      if (userIds.length === 0) return result;
+      const rows = await sql<GroupRow & { user_id: string }>(
+        `SELECT m.user_id, g.* FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ANY($1::uuid[]) ORDER BY g.display_name`,
+        [userIds],
+      );
+      for (const row of rows) {
+        const list = result.get(row.user_id) ?? [];
+        list.push(toGroup(row));
+        result.set(row.user_id, list);
+      }
+      return result;
+    },
+  };
+}
+
+export function outboxRepository(sql: Sql): OutboxRepository {
+  return {
+    async append(events: readonly NewEvent[]) {
+      if (events.length === 0) return;
+      // One statement for any number of events (a group replace can emit thousands).
+      await sql(
+        `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bigint[], $6::text[], $7::jsonb[], $8::timestamptz[])`,
+        [
+          events.map((e) => e.id),
+          events.map((e) => e.directoryId),
+          events.map((e) => e.subjectType),
+          events.map((e) => e.subjectId),
+          events.map((e) => e.sequence),
+          events.map((e) => e.type),
+          events.map((e) => JSON.stringify(e.payload)),
+          events.map((e) => e.occurredAt),
+        ],
+      );
+    },
+  };
+}

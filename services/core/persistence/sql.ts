@@ -1,0 +1,26 @@
+// Raw, server-side parameterised SQL inside the entity manager's transaction. Used where
+// the ORM's query API cannot say what we need: row locks in a fixed order, jsonb filters
+// compiled from SCIM, set-based membership changes and bulk event inserts.
+import { CompiledQuery } from "kysely";
+import type { EntityManager } from "@mikro-orm/postgresql";
+
+export type Sql = <T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+
+export function sqlFor(em: EntityManager): Sql {
+  return async <T>(text: string, params: readonly unknown[] = []) => {
+    const result = await em.getKysely().executeQuery(CompiledQuery.raw(text, [...params]));
+    return result.rows as T[];
+  };
+}
+
+/** Postgres unique_violation on the named constraint or index. */
+export function isUniqueViolation(error: unknown, constraint: string): boolean {
+  let e: unknown = error;
+  while (e instanceof Error || (typeof e === "object" && e !== null)) {
+    const candidate = e as { code?: string; constraint?: string; cause?: unknown };
+    if (candidate.code === "23505" && candidate.constraint === constraint) return true;
+    e = candidate.cause;
+    if (e === undefined) break;
+  }
+  return false;
+}
