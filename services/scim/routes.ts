@@ -408,9 +408,13 @@ async function bulk(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
 
 // ---- routing
 
+const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
+
 export async function route(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
   const parts = req.path.split("/").filter((p) => p !== "").map((p) => decodeURIComponent(p));
-  const [first, second, ...rest] = parts;
+  const [written, second, ...rest] = parts;
+  // Endpoint names are matched case-insensitively: some clients send `/users`.
+  const first = ENDPOINTS.find((e) => e.toLowerCase() === written?.toLowerCase()) ?? written;
   if (rest.length > 0) throw new ScimError(404, `no such endpoint: ${req.path}`);
   const get = (make: () => unknown): ScimResponse => {
     if (req.method !== "GET") throw new ScimError(405, `${req.method} is not allowed on /${first}`);

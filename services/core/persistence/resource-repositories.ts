@@ -25,9 +25,9 @@ interface UserRow {
   display_name: string | null;
   resource: Json;
   version: string;
-  created_at: Date;
-  updated_at: Date;
-  deleted_at: Date | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  deleted_at: Date | string | null;
 }
 
 interface GroupRow {
@@ -38,10 +38,14 @@ interface GroupRow {
   resource: Json;
   member_count: string;
   version: string;
-  created_at: Date;
-  updated_at: Date;
-  deleted_at: Date | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  deleted_at: Date | string | null;
 }
+
+// The ORM's driver hands timestamps over as text; the domain wants Dates.
+const date = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
+const optionalDate = (v: Date | string | null): Date | null => (v === null ? null : date(v));
 
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
@@ -53,9 +57,9 @@ const toUser = (r: UserRow): UserRecord => ({
   displayName: r.display_name,
   resource: r.resource,
   version: Number(r.version),
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  deletedAt: r.deleted_at,
+  createdAt: date(r.created_at),
+  updatedAt: date(r.updated_at),
+  deletedAt: optionalDate(r.deleted_at),
 });
 
 const toGroup = (r: GroupRow): GroupRecord => ({
@@ -66,9 +70,9 @@ const toGroup = (r: GroupRow): GroupRecord => ({
   resource: r.resource,
   memberCount: Number(r.member_count),
   version: Number(r.version),
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  deletedAt: r.deleted_at,
+  createdAt: date(r.created_at),
+  updatedAt: date(r.updated_at),
+  deletedAt: optionalDate(r.deleted_at),
 });
 
 /** WHERE, ORDER BY, LIMIT and OFFSET for a listing; the count reuses the WHERE. */
@@ -237,7 +241,7 @@ export function membershipRepository(sql: Sql): MembershipRepository {
          WHERE m.group_id = $1 AND ($2::uuid IS NULL OR m.user_id > $2::uuid) ORDER BY m.user_id LIMIT $3`,
         [groupId, afterUserId ?? null, limit],
       );
-      return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: r.created_at }));
+      return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: date(r.created_at) }));
     },
     async recount(groupId) {
       const [row] = await sql<{ n: string }>(
