@@ -3,14 +3,18 @@ import { randomBytes } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import pg from "pg";
 import type { Config } from "./config.ts";
 import type { Logger } from "./platform/logger.ts";
 import { startServer, type RunningServer } from "./platform/server.ts";
+import { Notifier } from "./platform/notifier.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
 import { ResourceUseCases } from "./core/application/resources.ts";
 import { coreInterceptors, coreRoutes } from "./core/transport/routes.ts";
+import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
+import { startRelay, type RelayRole } from "./relay/index.ts";
 import { inProcessCoreClient } from "./scim/core-client.ts";
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
 
@@ -20,6 +24,8 @@ export interface Roster {
   readonly directories: DirectoryUseCases;
   readonly embedded: boolean;
   readonly databaseUrl: string;
+  /** The relay role, when this process runs it. */
+  readonly relay: RelayRole | undefined;
   /** Graceful: in-flight requests finish, then the pool drains, then embedded Postgres stops. */
   stop(): Promise<void>;
 }
@@ -50,7 +56,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   const directories = new DirectoryUseCases(store);
   const internalSecret = randomBytes(32).toString("base64url");
   const resources = new ResourceUseCases(store);
-  const coreDeps = { directories, resources, logger, internalSecret };
+  // EventService reads the event log on a pool of its own; open streams end at shutdown.
+  const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
+  eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
+  const eventsNotifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
+  eventsNotifier.start();
+  const closing = new AbortController();
+  const events = { log: new EventLog(eventsPool), notifier: eventsNotifier, closing: closing.signal, streamPollMs: config.streamPollMs };
+  const coreDeps = { directories, resources, logger, internalSecret, events };
+  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl, logger) : undefined;
   const connect = connectNodeAdapter({
     routes: coreRoutes(coreDeps),
     interceptors: coreInterceptors(coreDeps),
@@ -99,9 +113,14 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     directories,
     embedded: embedded !== undefined,
     databaseUrl,
+    relay,
     async stop() {
       stopping = true;
+      closing.abort();
+      await relay?.stop();
       await server.close(config.shutdownTimeoutMs);
+      await eventsNotifier.close();
+      await eventsPool.end();
       await orm.close();
       await embedded?.stop();
     },

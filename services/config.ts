@@ -21,7 +21,22 @@ export interface Config {
     readonly clientId: string;
     readonly userTopic: string;
     readonly groupTopic: string;
+    /** Partitions of the lifecycle topics when the relay creates them. */
+    readonly topicPartitions: number;
   };
+  readonly relay: {
+    /** Events per Kafka send and per marking transaction. */
+    readonly batchSize: number;
+    /** How often an idle relay looks for new rows (commits also wake it through NOTIFY). */
+    readonly pollIntervalMs: number;
+    /** Leadership lease: a dead leader's standby takes over at most this long after it died. */
+    readonly leaseMs: number;
+    /** Published events are kept this long for replay, then deleted. */
+    readonly retentionMs: number;
+    readonly cleanupIntervalMs: number;
+  };
+  /** How often an idle StreamEvents call re-reads when no publication wakes it. */
+  readonly streamPollMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -78,7 +93,16 @@ export function loadConfig(env: Env = process.env): Config {
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
       userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
       groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",
+      topicPartitions: int(env, "KAFKA_TOPIC_PARTITIONS", 6, 1, 10_000),
     },
+    relay: {
+      batchSize: int(env, "ROSTER_RELAY_BATCH_SIZE", 1000, 1, 10_000),
+      pollIntervalMs: int(env, "ROSTER_RELAY_POLL_MS", 200, 5, 60_000),
+      leaseMs: int(env, "ROSTER_RELAY_LEASE_MS", 5_000, 200, 600_000),
+      retentionMs: int(env, "ROSTER_EVENT_RETENTION_MS", 7 * 24 * 3_600_000, 0, 3_650 * 24 * 3_600_000),
+      cleanupIntervalMs: int(env, "ROSTER_EVENT_CLEANUP_INTERVAL_MS", 60_000, 1_000, 86_400_000),
+    },
+    streamPollMs: int(env, "ROSTER_STREAM_POLL_MS", 500, 10, 60_000),
   };
   return Object.freeze(config);
 }

@@ -43,7 +43,10 @@ export async function startServer(handler: RequestHandler, host: string, port: n
     session.on("close", () => sessions.delete(session));
   });
 
-  const front = net.createServer((socket) => {
+  // noDelay: the sockets come from net, not http, so Nagle would be on; with the client's
+  // delayed ACKs it holds back each small write (a streamed event, a response body written
+  // after its headers) by up to 40 ms.
+  const front = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => {
       sockets.delete(socket);

@@ -189,6 +189,8 @@ async function list(ctx: ScimContext, type: ResourceType, p: ListParams): Promis
 
 async function patchUser(ctx: ScimContext, id: string, req: ScimRequest): Promise<ScimResponse> {
   const ifMatch = versionFromEtag(req.ifMatch);
+  // Parsed before the write: a bad `attributes` must not answer 400 for a change that was applied.
+  const proj = projection(req.query);
   for (let attempt = 1; ; attempt++) {
     const { user } = await ctx.core.getUser({ directoryId: ctx.directory.id, id });
     const current = user!;
@@ -204,7 +206,7 @@ async function patchUser(ctx: ScimContext, id: string, req: ScimRequest): Promis
         throw error;
       }
     }
-    return patched(ctx, showUser(ctx, saved, projection(req.query)), saved.version);
+    return patched(ctx, showUser(ctx, saved, proj), saved.version);
   }
 }
 
@@ -250,6 +252,7 @@ const optionalBig = (n: number | undefined) => (n === undefined ? undefined : Bi
 
 async function patchGroup(ctx: ScimContext, id: string, req: ScimRequest): Promise<ScimResponse> {
   const ifMatch = versionFromEtag(req.ifMatch);
+  const proj = projection(req.query);
   for (let attempt = 1; ; attempt++) {
     const current = (await ctx.core.getGroup({ directoryId: ctx.directory.id, id })).group!;
     if (ifMatch !== undefined && BigInt(ifMatch) !== current.version) throw new ScimError(412, `group is at version ${current.version}`);
@@ -277,8 +280,12 @@ async function patchGroup(ctx: ScimContext, id: string, req: ScimRequest): Promi
         throw error;
       }
     }
-    if (ctx.directory.provider === ProviderKind.ENTRA) return { status: 204, headers: { etag: etag(saved.version) } };
-    return patched(ctx, await showGroup(ctx, saved, projection(req.query)), saved.version);
+    // RFC 7644 3.5.2 allows 204 instead of the whole resource. A group's whole resource is its
+    // member list, which can be 100,000 entries: a one-member PATCH must not read it back. So
+    // a group PATCH answers 204 (what Okta and Entra expect) unless the client asks for a
+    // representation with `attributes` or `excludedAttributes`.
+    if (ctx.directory.provider === ProviderKind.ENTRA || Object.keys(proj).length === 0) return { status: 204, headers: { etag: etag(saved.version) } };
+    return patched(ctx, await showGroup(ctx, saved, proj), saved.version);
   }
 }
 

@@ -37,7 +37,9 @@ export async function startTestRoster(env: Record<string, string> = {}): Promise
       done();
     },
   });
-  const config: Config = loadConfig({ ROSTER_PORT: "0", DATABASE_URL: database.url, ROSTER_LOG_LEVEL: "debug", ...env });
+  // The relay role is opt-in for tests (pass ROSTER_ROLES and unique topics): most tests
+  // do not need Kafka, and parallel files must not publish to shared topics.
+  const config: Config = loadConfig({ ROSTER_PORT: "0", DATABASE_URL: database.url, ROSTER_LOG_LEVEL: "debug", ROSTER_ROLES: "core,scim", ...env });
   const logger = createLogger(config.logLevel, sink);
   let roster = await startRoster(config, logger);
   const bootstrap = await roster.directories.bootstrapAdminKey();

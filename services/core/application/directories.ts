@@ -14,7 +14,10 @@ import { InvalidInputError, NotFoundError, UnauthenticatedError } from "../domai
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import { issueSecret, parseSecret, secretMatches } from "../domain/secrets.ts";
-import type { Page, Store } from "./store.ts";
+import type { Page, Store, StoredSecret } from "./store.ts";
+import { TtlCache } from "./ttl-cache.ts";
+
+export const CREDENTIAL_CACHE_MS = 2_000;
 
 // last_used_at is informative; writing it on every request would put a row lock on the hot
 // path, so it is refreshed at most this often.
@@ -29,6 +32,14 @@ function checkProvider(provider: string): ProviderKind {
 
 export class DirectoryUseCases {
   private readonly store: Store;
+  // Credentials are looked up on every request; a short-lived cache keeps that off the
+  // database. Revocation and suspension through this process clear it at once; through
+  // another replica they take effect within CREDENTIAL_CACHE_MS.
+  private readonly scimTokenCache = new TtlCache<(StoredSecret<ScimToken> & { directory: Directory }) | undefined>(CREDENTIAL_CACHE_MS);
+  private readonly apiKeyCache = new TtlCache<StoredSecret<ApiKey> | undefined>(CREDENTIAL_CACHE_MS);
+  /** When this process last wrote last_used_at, per credential. */
+  private readonly touchedAt = new Map<string, number>();
+
   constructor(store: Store) {
     this.store = store;
   }
@@ -86,6 +97,7 @@ export class DirectoryUseCases {
         updatedAt: new Date(),
       };
       await repos.directories.update(updated);
+      this.scimTokenCache.clear();
       return updated;
     });
   }
@@ -125,6 +137,7 @@ export class DirectoryUseCases {
       if (token.revokedAt) return token;
       const revokedAt = new Date();
       await repos.scimTokens.revoke(tokenId, revokedAt);
+      this.scimTokenCache.clear();
       return { ...token, revokedAt };
     });
   }
@@ -132,14 +145,19 @@ export class DirectoryUseCases {
   /** Resolves a presented SCIM bearer secret to an active directory, or throws Unauthenticated. */
   async authenticateScimToken(presented: string): Promise<{ directory: Directory; tokenId: string }> {
     const parsed = parseSecret("rst_scim", presented);
-    const stored = parsed && (await this.store.read.scimTokens.findByLookup(parsed.lookup));
-    if (!parsed || !stored || stored.record.revokedAt || !secretMatches(parsed.secret, stored.secretHash)) {
+    if (!parsed) throw new UnauthenticatedError("invalid or revoked SCIM token");
+    const entry = await this.scimTokenCache.get(parsed.lookup, async () => {
+      const stored = await this.store.read.scimTokens.findByLookup(parsed.lookup);
+      const directory = stored && (await this.store.read.directories.get(stored.record.directoryId));
+      return stored && directory ? { ...stored, directory } : undefined;
+    });
+    // The secret is checked on every call, cached or not.
+    if (!entry || entry.record.revokedAt || !secretMatches(parsed.secret, entry.secretHash)) {
       throw new UnauthenticatedError("invalid or revoked SCIM token");
     }
-    const directory = await this.store.read.directories.get(stored.record.directoryId);
-    if (!directory || directory.state !== "active") throw new UnauthenticatedError("the token's directory is suspended");
-    await this.touchIfStale(stored.record, (id, at) => this.store.read.scimTokens.touch(id, at));
-    return { directory, tokenId: stored.record.id };
+    if (entry.directory.state !== "active") throw new UnauthenticatedError("the token's directory is suspended");
+    await this.touchIfStale(entry.record, (id, at) => this.store.read.scimTokens.touch(id, at));
+    return { directory: entry.directory, tokenId: entry.record.id };
   }
 
   async createApiKey(name: string, scope: ApiKeyScope): Promise<{ key: ApiKey; secret: string }> {
@@ -169,14 +187,16 @@ export class DirectoryUseCases {
       if (key.revokedAt) return key;
       const revokedAt = new Date();
       await repos.apiKeys.revoke(keyId, revokedAt);
+      this.apiKeyCache.clear();
       return { ...key, revokedAt };
     });
   }
 
   async authenticateApiKey(presented: string): Promise<ApiKey> {
     const parsed = parseSecret("rst_key", presented);
-    const stored = parsed && (await this.store.read.apiKeys.findByLookup(parsed.lookup));
-    if (!parsed || !stored || stored.record.revokedAt || !secretMatches(parsed.secret, stored.secretHash)) {
+    if (!parsed) throw new UnauthenticatedError("invalid or revoked API key");
+    const stored = await this.apiKeyCache.get(parsed.lookup, () => this.store.read.apiKeys.findByLookup(parsed.lookup));
+    if (!stored || stored.record.revokedAt || !secretMatches(parsed.secret, stored.secretHash)) {
       throw new UnauthenticatedError("invalid or revoked API key");
     }
     await this.touchIfStale(stored.record, (id, at) => this.store.read.apiKeys.touch(id, at));
@@ -193,9 +213,12 @@ export class DirectoryUseCases {
     record: { id: string; lastUsedAt: Date | null },
     touch: (id: string, at: Date) => Promise<void>,
   ): Promise<void> {
-    const now = new Date();
-    if (!record.lastUsedAt || now.getTime() - record.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-      await touch(record.id, now);
-    }
+    const now = Date.now();
+    const last = this.touchedAt.get(record.id) ?? record.lastUsedAt?.getTime() ?? 0;
+    if (now - last <= TOUCH_INTERVAL_MS) return;
+    this.touchedAt.set(record.id, now);
+    if (this.touchedAt.size > 10_000) this.touchedAt.delete(this.touchedAt.keys().next().value!);
+    await touch(record.id, new Date(now));
   }
+
 }

@@ -65,25 +65,32 @@ export class ResourceUseCases {
   async createUser(directoryId: string, raw: unknown): Promise<UserRecord> {
     const dirId = checkId("directory_id", directoryId);
     const fields = userFields(raw);
+    const now = new Date();
+    const fresh: UserRecord = {
+      id: newId(),
+      directoryId: dirId,
+      ...fields,
+      state: fields.active ? "active" : "inactive",
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
+    };
+    // The common case is one atomic statement, the user with its event (the directory's
+    // existence is the foreign key's job): no explicit transaction, one round trip.
+    if (await this.store.read.users.insertUnlessTombstoned(fresh, [userEvent(fresh, 1, "user.created")])) return fresh;
+    // The IdP is re-provisioning someone it deleted: they keep their id and history.
     return this.store.transact(async (repos) => {
-      await this.directory(repos, dirId);
-      const now = new Date();
-      // An IdP re-provisioning someone it deleted keeps their id and history.
-      const tombstone = fields.externalId ? await repos.users.findTombstoneForUpdate(dirId, fields.externalId) : undefined;
-      const version = (tombstone?.version ?? 0) + 1;
-      const user: UserRecord = {
-        id: tombstone?.id ?? newId(),
-        directoryId: dirId,
-        ...fields,
-        state: fields.active ? "active" : "inactive",
-        version,
-        createdAt: tombstone?.createdAt ?? now,
-        updatedAt: now,
-        deletedAt: null,
-      };
-      if (tombstone) await repos.users.update(user);
-      else await repos.users.insert(user);
-      await repos.outbox.append([userEvent(user, version, "user.created", tombstone ? { relinked: true } : {})]);
+      const tombstone = await repos.users.findTombstoneForUpdate(dirId, fields.externalId!);
+      if (!tombstone) {
+        // Revived by a concurrent create in between: this one is a plain create again.
+        await repos.users.insert(fresh);
+        await repos.outbox.append([userEvent(fresh, 1, "user.created")]);
+        return fresh;
+      }
+      const user: UserRecord = { ...fresh, id: tombstone.id, version: tombstone.version + 1, createdAt: tombstone.createdAt };
+      await repos.users.update(user);
+      await repos.outbox.append([userEvent(user, user.version, "user.created", { relinked: true })]);
       return user;
     });
   }
@@ -99,10 +106,12 @@ export class ResourceUseCases {
     const dirId = checkId("directory_id", directoryId);
     const directory = await this.directory(this.store.read, dirId);
     const { query, next } = listQuery(options, !directory.strict, includeDeleted);
-    const result = await this.store.read.users.list(dirId, query);
-    const groups = await this.store.read.memberships.groupRefsOf(result.items.map((u) => u.id));
-    const items = result.items.map((user) => ({ user, groups: groups.get(user.id) ?? [] }));
-    return { items, total: result.total, nextPageToken: next(result.items), startIndex: query.offset + 1 };
+    // One row beyond the page says whether a next page exists (no token on the last page).
+    const result = await this.store.read.users.list(dirId, { ...query, limit: query.limit + 1 });
+    const page = result.items.slice(0, query.limit);
+    const groups = await this.store.read.memberships.groupRefsOf(page.map((u) => u.id));
+    const items = page.map((user) => ({ user, groups: groups.get(user.id) ?? [] }));
+    return { items, total: result.total, nextPageToken: next(page, result.items.length > page.length), startIndex: query.offset + 1 };
   }
 
   async replaceUser(directoryId: string, id: string, raw: unknown, expectedVersion?: number): Promise<UserRecord> {
@@ -162,8 +171,8 @@ export class ResourceUseCases {
       for (const groupId of await repos.memberships.groupsOf(current.id)) {
         const group = await repos.groups.getForUpdate(dirId, groupId);
         if (!group) continue;
-        await repos.memberships.remove(group.id, [current.id]);
-        const memberCount = await repos.memberships.recount(group.id);
+        const removed = await repos.memberships.remove(group.id, [current.id]);
+        const memberCount = await repos.memberships.adjustCount(group.id, -removed.length);
         const updatedGroup: GroupRecord = { ...group, memberCount, version: group.version + 1, updatedAt: now };
         await repos.groups.update(updatedGroup);
         events.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
@@ -204,8 +213,9 @@ export class ResourceUseCases {
     const dirId = checkId("directory_id", directoryId);
     const directory = await this.directory(this.store.read, dirId);
     const { query, next } = listQuery(options, !directory.strict, false);
-    const result = await this.store.read.groups.list(dirId, query);
-    return { items: result.items, total: result.total, nextPageToken: next(result.items), startIndex: query.offset + 1 };
+    const result = await this.store.read.groups.list(dirId, { ...query, limit: query.limit + 1 });
+    const page = result.items.slice(0, query.limit);
+    return { items: page, total: result.total, nextPageToken: next(page, result.items.length > page.length), startIndex: query.offset + 1 };
   }
 
   /** Attribute changes (rename...) and member changes of one group, all or nothing. */
@@ -299,7 +309,7 @@ export class ResourceUseCases {
     const added = await repos.memberships.add(group.directoryId, group.id, toAdd, now);
     if (added.length === 0 && removed.length === 0) return group;
 
-    const memberCount = await repos.memberships.recount(group.id);
+    const memberCount = await repos.memberships.adjustCount(group.id, added.length - removed.length);
     let version = group.version;
     const ref = groupRef(group);
     const after = (v: number): GroupRecord => ({ ...group, memberCount, version: v, updatedAt: now });
@@ -361,8 +371,8 @@ function listQuery(options: ListOptions, lenient: boolean, includeDeleted: boole
   }
   const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted, lenient };
   // Unsorted listings page by id (stable under inserts); sorted ones by position.
-  const next = (items: Array<{ id: string }>): string => {
-    if (items.length < limit) return "";
+  const next = (items: Array<{ id: string }>, more: boolean): string => {
+    if (!more || items.length === 0) return "";
     return sortBy || options.startIndex > 0 ? encodePageToken({ offset: offset + items.length }) : encodePageToken({ after: items.at(-1)!.id });
   };
   return { query, next };

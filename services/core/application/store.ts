@@ -4,6 +4,8 @@ import type { ApiKey, ApiKeyScope, Directory, ScimToken } from "../domain/direct
 import type { NewEvent } from "../domain/events.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import type { AttrRef, Filter } from "../domain/scim/ast.ts";
+import type { MappingRepository } from "../../mapping/application/ports.ts";
+import type { AuditRecord } from "../domain/audit.ts";
 
 export interface Page<T> {
   readonly items: T[];
@@ -51,12 +53,18 @@ export interface Repositories {
   readonly groups: GroupRepository;
   readonly memberships: MembershipRepository;
   readonly outbox: OutboxRepository;
+  /** Attribute and role mapping (services/mapping). */
+  readonly mappings: MappingRepository;
+  readonly audit: AuditRepository;
 }
 
 export interface Store {
   /** Runs fn in one transaction; every repository it is given works inside it. */
   transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T>;
-  /** Repositories outside any explicit transaction, for reads. */
+  /**
+   * Repositories outside any explicit transaction: each call is its own statement. For
+   * reads, and for writes that are a single atomic statement.
+   */
   readonly read: Repositories;
   ping(): Promise<void>;
 }
@@ -82,6 +90,11 @@ export interface ListResult<T> {
 
 export interface UserRepository {
   insert(user: UserRecord): Promise<void>;
+  /**
+   * Inserts a new user and its events in one statement, unless a deleted user with the
+   * same externalId exists (then nothing is written and the result is false).
+   */
+  insertUnlessTombstoned(user: UserRecord, events: readonly NewEvent[]): Promise<boolean>;
   get(directoryId: string, id: string): Promise<UserRecord | undefined>;
   getForUpdate(directoryId: string, id: string): Promise<UserRecord | undefined>;
   /** A deleted user with this externalId, for relinking a re-provisioned user. */
@@ -119,12 +132,30 @@ export interface MembershipRepository {
   /** Group ids the user belongs to. */
   groupsOf(userId: string): Promise<string[]>;
   members(groupId: string, afterUserId: string | undefined, limit: number): Promise<MemberRow[]>;
-  /** Sets the group's member_count from the table. */
-  recount(groupId: string): Promise<number>;
+  /**
+   * Moves the group's member_count by delta and returns it. Callers hold the group's row lock
+   * and pass the rows they actually inserted or deleted, so the count never needs the list.
+   */
+  adjustCount(groupId: string, delta: number): Promise<number>;
   /** Groups of a user, for SCIM's read-only User.groups. */
   groupRefsOf(userIds: readonly string[]): Promise<Map<string, GroupRecord[]>>;
 }
 
 export interface OutboxRepository {
   append(events: readonly NewEvent[]): Promise<void>;
+}
+
+export interface AuditQuery {
+  readonly since: Date | undefined;
+  readonly status: number;
+  /** Keyset: records older than this one. */
+  readonly before: { readonly at: Date; readonly id: string } | undefined;
+  readonly limit: number;
+}
+
+export interface AuditRepository {
+  append(records: readonly AuditRecord[]): Promise<void>;
+  list(directoryId: string, query: AuditQuery): Promise<AuditRecord[]>;
+  /** Deletes at most batch records older than cutoff; returns how many. */
+  purgeBefore(cutoff: Date, batch: number): Promise<number>;
 }

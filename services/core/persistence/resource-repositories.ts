@@ -7,13 +7,13 @@ import type {
   OutboxRepository,
   UserRepository,
 } from "../application/store.ts";
-import { UniquenessError } from "../domain/errors.ts";
+import { NotFoundError, UniquenessError } from "../domain/errors.ts";
 import type { GroupRecord, Json, UserRecord, UserState } from "../domain/resources.ts";
 import type { NewEvent } from "../domain/events.ts";
 import type { AttrRef } from "../domain/scim/ast.ts";
 import type { ResourceType } from "../domain/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
-import { isUniqueViolation, type Sql } from "./sql.ts";
+import { isForeignKeyViolation, isUniqueViolation, type Sql } from "./sql.ts";
 
 interface UserRow {
   id: string;
@@ -111,20 +111,49 @@ function sortClause(alias: string, resourceType: ResourceType, sortBy: AttrRef |
   return `${compileSortKey(sortBy, resourceType)} ${direction} NULLS ${descending ? "FIRST" : "LAST"}, ${alias}.id ASC`;
 }
 
+const USER_COLUMNS = "id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at";
+
+function userParams(u: UserRecord): unknown[] {
+  return [u.id, u.directoryId, u.userName, u.externalId, u.active, u.state, u.displayName, JSON.stringify(u.resource), u.version, u.createdAt, u.updatedAt, u.deletedAt];
+}
+
+/** Runs a write of user u, turning constraint violations into domain errors. */
+async function guarded<T>(u: UserRecord, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error, "users_directory_user_name")) throw new UniquenessError(`userName ${JSON.stringify(u.userName)} is already taken`, { cause: error });
+    if (isForeignKeyViolation(error, "users_directory_id_fkey")) throw new NotFoundError(`directory ${u.directoryId} not found`, { cause: error });
+    throw error;
+  }
+}
+
 export function userRepository(sql: Sql): UserRepository {
   const select = "SELECT * FROM users WHERE directory_id = $1 AND id = $2";
   return {
     async insert(u) {
-      try {
-        await sql(
-          `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-          [u.id, u.directoryId, u.userName, u.externalId, u.active, u.state, u.displayName, JSON.stringify(u.resource), u.version, u.createdAt, u.updatedAt, u.deletedAt],
-        );
-      } catch (error) {
-        if (isUniqueViolation(error, "users_directory_user_name")) throw new UniquenessError(`userName ${JSON.stringify(u.userName)} is already taken`, { cause: error });
-        throw error;
-      }
+      await guarded(u, () =>
+        sql(`INSERT INTO users (${USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, userParams(u)),
+      );
+    },
+    async insertUnlessTombstoned(u, events) {
+      const rows = await guarded(u, () =>
+        sql<{ n: string }>(
+          `WITH inserted AS (
+             INSERT INTO users (${USER_COLUMNS})
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+             WHERE $4::text IS NULL OR NOT EXISTS (
+               SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL)
+             RETURNING id
+           ), logged AS (
+             INSERT INTO outbox_events (${EVENT_COLUMNS})
+             SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM inserted)
+           )
+           SELECT count(*) AS n FROM inserted`,
+          [...userParams(u), ...eventParams(events)],
+        ),
+      );
+      return Number(rows[0]?.n ?? 0) === 1;
     },
     async get(directoryId, id) {
       const [row] = await sql<UserRow>(select, [directoryId, id]);
@@ -143,16 +172,13 @@ export function userRepository(sql: Sql): UserRepository {
       return row && toUser(row);
     },
     async update(u) {
-      try {
-        await sql(
+      await guarded(u, () =>
+        sql(
           `UPDATE users SET user_name = $2, external_id = $3, active = $4, state = $5, display_name = $6, resource = $7,
              version = $8, updated_at = $9, deleted_at = $10 WHERE id = $1`,
           [u.id, u.userName, u.externalId, u.active, u.state, u.displayName, JSON.stringify(u.resource), u.version, u.updatedAt, u.deletedAt],
-        );
-      } catch (error) {
-        if (isUniqueViolation(error, "users_directory_user_name")) throw new UniquenessError(`userName ${JSON.stringify(u.userName)} is already taken`, { cause: error });
-        throw error;
-      }
+        ),
+      );
     },
     async list(directoryId, query): Promise<ListResult<UserRecord>> {
       const { rows, total } = await listRows<UserRow>(sql, "users", "User", directoryId, query);
@@ -243,11 +269,9 @@ export function membershipRepository(sql: Sql): MembershipRepository {
       );
       return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: date(r.created_at) }));
     },
-    async recount(groupId) {
-      const [row] = await sql<{ n: string }>(
-        `UPDATE groups SET member_count = (SELECT count(*) FROM memberships WHERE group_id = $1) WHERE id = $1 RETURNING member_count AS n`,
-        [groupId],
-      );
+    async adjustCount(groupId, delta) {
+      // Not count(*): on a 100,000-member group that reads the whole member index per change.
+      const [row] = await sql<{ n: string }>(`UPDATE groups SET member_count = member_count + $2 WHERE id = $1 RETURNING member_count AS n`, [groupId, delta]);
       return Number(row?.n ?? 0);
     },
     async groupRefsOf(userIds) {
@@ -267,25 +291,30 @@ export function membershipRepository(sql: Sql): MembershipRepository {
   };
 }
 
+/** The columns and unnest() parameters that insert events, shared by every writer of them. */
+const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at";
+const EVENT_UNNEST = (n: number) =>
+  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[])`;
+
+function eventParams(events: readonly NewEvent[]): unknown[] {
+  return [
+    events.map((e) => e.id),
+    events.map((e) => e.directoryId),
+    events.map((e) => e.subjectType),
+    events.map((e) => e.subjectId),
+    events.map((e) => e.sequence),
+    events.map((e) => e.type),
+    events.map((e) => JSON.stringify(e.payload)),
+    events.map((e) => e.occurredAt),
+  ];
+}
+
 export function outboxRepository(sql: Sql): OutboxRepository {
   return {
     async append(events: readonly NewEvent[]) {
       if (events.length === 0) return;
       // One statement for any number of events (a group replace can emit thousands).
-      await sql(
-        `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bigint[], $6::text[], $7::jsonb[], $8::timestamptz[])`,
-        [
-          events.map((e) => e.id),
-          events.map((e) => e.directoryId),
-          events.map((e) => e.subjectType),
-          events.map((e) => e.subjectId),
-          events.map((e) => e.sequence),
-          events.map((e) => e.type),
-          events.map((e) => JSON.stringify(e.payload)),
-          events.map((e) => e.occurredAt),
-        ],
-      );
+      await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events));
     },
   };
 }

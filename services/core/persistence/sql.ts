@@ -13,14 +13,16 @@ export function sqlFor(em: EntityManager): Sql {
   };
 }
 
-/** Postgres unique_violation on the named constraint or index. */
-export function isUniqueViolation(error: unknown, constraint: string): boolean {
+/** Whether error (or one of its causes) is the Postgres error `code` on `constraint`. */
+function isViolation(error: unknown, code: string, constraint: string): boolean {
   let e: unknown = error;
-  while (e instanceof Error || (typeof e === "object" && e !== null)) {
+  while (typeof e === "object" && e !== null) {
     const candidate = e as { code?: string; constraint?: string; cause?: unknown };
-    if (candidate.code === "23505" && candidate.constraint === constraint) return true;
+    if (candidate.code === code && candidate.constraint === constraint) return true;
     e = candidate.cause;
-    if (e === undefined) break;
   }
   return false;
 }
+
+export const isUniqueViolation = (error: unknown, constraint: string) => isViolation(error, "23505", constraint);
+export const isForeignKeyViolation = (error: unknown, constraint: string) => isViolation(error, "23503", constraint);

@@ -8,6 +8,8 @@ import type { Orm } from "./database.ts";
 import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
 import { groupRepository, membershipRepository, outboxRepository, userRepository } from "./resource-repositories.ts";
 import { sqlFor } from "./sql.ts";
+import { mappingRepository } from "../../mapping/persistence/mapping-repository.ts";
+import { auditRepository } from "./audit-repository.ts";
 
 type Row<T> = T extends { "~entity": infer E } ? E : never;
 
@@ -54,6 +56,8 @@ function repositories(em: EntityManager): Repositories {
     groups: groupRepository(sql),
     memberships: membershipRepository(sql),
     outbox: outboxRepository(sql),
+    mappings: mappingRepository(sql),
+    audit: auditRepository(sql),
     directories: {
       async insert(d) {
         await em.insert(DirectoryEntity, { ...d });
@@ -132,6 +136,7 @@ function repositories(em: EntityManager): Repositories {
 
 export class OrmStore implements Store {
   private readonly orm: Orm;
+  private readRepositories: Repositories | undefined;
   constructor(orm: Orm) {
     this.orm = orm;
   }
@@ -141,7 +146,10 @@ export class OrmStore implements Store {
   }
 
   get read(): Repositories {
-    return repositories(this.orm.em.fork());
+    // One fork for every statement outside a transaction: its finds bypass the identity
+    // map and its writes are native, so it holds no per-request state worth isolating.
+    this.readRepositories ??= repositories(this.orm.em.fork());
+    return this.readRepositories;
   }
 
   async ping(): Promise<void> {

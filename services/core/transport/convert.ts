@@ -1,7 +1,7 @@
 // Domain objects to and from the generated protobuf messages. Nothing else in the core
 // touches generated types.
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject } from "@bufbuild/protobuf";
 import {
   ApiKeyScope as PbApiKeyScope,
@@ -15,6 +15,8 @@ import {
   SortOrder as PbSortOrder,
   UserSchema,
   UserState as PbUserState,
+  ScimAuditRecordSchema,
+  type ScimAuditRecord as PbScimAuditRecord,
   type Group as PbGroup,
   type ListOptions as PbListOptions,
   type Member as PbMember,
@@ -28,6 +30,7 @@ import { InvalidInputError } from "../domain/errors.ts";
 import type { GroupRecord, UserRecord, UserState } from "../domain/resources.ts";
 import type { ListOptions } from "../application/resources.ts";
 import type { MemberRow } from "../application/store.ts";
+import type { AuditRecord } from "../domain/audit.ts";
 
 const PROVIDERS: ReadonlyArray<[ProviderKind, PbProviderKind]> = [
   ["okta", PbProviderKind.OKTA],
@@ -186,4 +189,39 @@ export function listOptionsFromPb(options: PbListOptions | undefined): ListOptio
 
 export function memberToPb(m: MemberRow): PbMember {
   return create(MemberSchema, { userId: m.userId, displayName: m.displayName ?? m.userName, addTime: timestampFromDate(m.addedAt) });
+}
+
+// ---- audit
+
+export function auditRecordToPb(r: AuditRecord): PbScimAuditRecord {
+  const body = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : undefined);
+  return create(ScimAuditRecordSchema, {
+    id: r.id,
+    directoryId: r.directoryId ?? "",
+    requestId: r.requestId,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    scimType: r.scimType,
+    latencyMs: r.latencyMs,
+    time: timestampFromDate(r.at),
+    requestBody: body(r.requestBody),
+    responseBody: body(r.responseBody),
+  });
+}
+
+export function auditRecordFromPb(r: PbScimAuditRecord): AuditRecord {
+  return {
+    id: r.id,
+    directoryId: r.directoryId === "" ? null : r.directoryId,
+    requestId: r.requestId,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    scimType: r.scimType,
+    latencyMs: r.latencyMs,
+    at: r.time ? timestampDate(r.time) : new Date(),
+    requestBody: r.requestBody,
+    responseBody: r.responseBody,
+  };
 }

@@ -3,8 +3,12 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
+import type { AuditUseCases } from "../application/audit.ts";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   apiKeyToPb,
+  auditRecordFromPb,
+  auditRecordToPb,
   directoryStateFromPb,
   directoryToPb,
   expectedVersionFromPb,
@@ -131,6 +135,25 @@ export function resourceServiceImpl(resources: ResourceUseCases): Partial<Servic
     },
     async listUserGroups(req) {
       return { groups: (await resources.listUserGroups(req.directoryId, req.userId)).map(groupToPb), nextPageToken: "" };
+    },
+  };
+}
+
+export function auditServiceImpl(audit: AuditUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
+  return {
+    async appendScimAuditRecords(req) {
+      await audit.append(req.records.map(auditRecordFromPb));
+      return {};
+    },
+    async listScimAuditRecords(req) {
+      const page = await audit.list({
+        directoryId: req.directoryId,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+        since: req.startTime ? timestampDate(req.startTime) : undefined,
+        status: req.status,
+      });
+      return { records: page.records.map(auditRecordToPb), nextPageToken: page.nextPageToken };
     },
   };
 }

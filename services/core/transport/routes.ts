@@ -1,27 +1,45 @@
 // The core's Connect surface: every service, behind error mapping and API-key auth.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
 import { directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
 import { toConnectError } from "./errors.ts";
+import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
   readonly resources: ResourceUseCases;
   readonly logger: Logger;
   readonly internalSecret: string;
+  /** EventService's dependencies; absent, the service is not served. */
+  readonly events?: Omit<EventServiceDeps, "directories"> | undefined;
 }
 
-/** Outermost: turns whatever a handler throws into the Connect error its caller sees. */
+/**
+ * Outermost: turns whatever a handler throws into the Connect error its caller sees, for
+ * unary calls and for errors thrown while a server stream is being produced.
+ */
 function errorInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
+    const procedure = `${req.service.typeName}/${req.method.name}`;
     try {
-      return await next(req);
+      const res = await next(req);
+      if (!res.stream) return res;
+      const messages = res.message;
+      async function* mapped(): AsyncIterable<typeof messages extends AsyncIterable<infer M> ? M : never> {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw toConnectError(error, logger, procedure);
+        }
+      }
+      return { ...res, message: mapped() };
     } catch (error) {
-      throw toConnectError(error, logger, `${req.service.typeName}/${req.method.name}`);
+      throw toConnectError(error, logger, procedure);
     }
   };
 }
@@ -33,5 +51,6 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
 export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
   return (router) => {
     router.service(DirectoryService, { ...directoryServiceImpl(deps.directories), ...resourceServiceImpl(deps.resources) });
+    if (deps.events) router.service(EventService, eventServiceImpl({ ...deps.events, directories: deps.directories }));
   };
 }

@@ -1668,6 +1668,171 @@ export declare type ListUserGroupsResponse = Message<"roster.directory.v1.ListUs
 export declare const ListUserGroupsResponseSchema: GenMessage<ListUserGroupsResponse>;
 
 /**
+ * @generated from message roster.directory.v1.ScimAuditRecord
+ */
+export declare type ScimAuditRecord = Message<"roster.directory.v1.ScimAuditRecord"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string directory_id = 2;
+   */
+  directoryId: string;
+
+  /**
+   * Empty when the call was refused before a directory was known (no or bad token).
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string method = 4;
+   */
+  method: string;
+
+  /**
+   * Path and query below the SCIM base, e.g. "/Users?filter=...".
+   *
+   * @generated from field: string path = 5;
+   */
+  path: string;
+
+  /**
+   * @generated from field: int32 status = 6;
+   */
+  status: number;
+
+  /**
+   * The SCIM error type of a refused call.
+   *
+   * @generated from field: string scim_type = 7;
+   */
+  scimType: string;
+
+  /**
+   * @generated from field: int32 latency_ms = 8;
+   */
+  latencyMs: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 9;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Bodies with secrets (passwords, tokens) replaced by "[redacted]"; absent when empty.
+   *
+   * @generated from field: optional google.protobuf.Struct request_body = 10;
+   */
+  requestBody?: JsonObject | undefined;
+
+  /**
+   * @generated from field: optional google.protobuf.Struct response_body = 11;
+   */
+  responseBody?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.ScimAuditRecord.
+ * Use `create(ScimAuditRecordSchema)` to create a new message.
+ */
+export declare const ScimAuditRecordSchema: GenMessage<ScimAuditRecord>;
+
+/**
+ * @generated from message roster.directory.v1.AppendScimAuditRecordsRequest
+ */
+export declare type AppendScimAuditRecordsRequest = Message<"roster.directory.v1.AppendScimAuditRecordsRequest"> & {
+  /**
+   * @generated from field: repeated roster.directory.v1.ScimAuditRecord records = 1;
+   */
+  records: ScimAuditRecord[];
+};
+
+/**
+ * Describes the message roster.directory.v1.AppendScimAuditRecordsRequest.
+ * Use `create(AppendScimAuditRecordsRequestSchema)` to create a new message.
+ */
+export declare const AppendScimAuditRecordsRequestSchema: GenMessage<AppendScimAuditRecordsRequest>;
+
+/**
+ * @generated from message roster.directory.v1.AppendScimAuditRecordsResponse
+ */
+export declare type AppendScimAuditRecordsResponse = Message<"roster.directory.v1.AppendScimAuditRecordsResponse"> & {
+};
+
+/**
+ * Describes the message roster.directory.v1.AppendScimAuditRecordsResponse.
+ * Use `create(AppendScimAuditRecordsResponseSchema)` to create a new message.
+ */
+export declare const AppendScimAuditRecordsResponseSchema: GenMessage<AppendScimAuditRecordsResponse>;
+
+/**
+ * @generated from message roster.directory.v1.ListScimAuditRecordsRequest
+ */
+export declare type ListScimAuditRecordsRequest = Message<"roster.directory.v1.ListScimAuditRecordsRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * At most 1000; 0 means 100. Newest first.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only calls at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 4;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only calls with this status (0: any).
+   *
+   * @generated from field: int32 status = 5;
+   */
+  status: number;
+};
+
+/**
+ * Describes the message roster.directory.v1.ListScimAuditRecordsRequest.
+ * Use `create(ListScimAuditRecordsRequestSchema)` to create a new message.
+ */
+export declare const ListScimAuditRecordsRequestSchema: GenMessage<ListScimAuditRecordsRequest>;
+
+/**
+ * @generated from message roster.directory.v1.ListScimAuditRecordsResponse
+ */
+export declare type ListScimAuditRecordsResponse = Message<"roster.directory.v1.ListScimAuditRecordsResponse"> & {
+  /**
+   * @generated from field: repeated roster.directory.v1.ScimAuditRecord records = 1;
+   */
+  records: ScimAuditRecord[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message roster.directory.v1.ListScimAuditRecordsResponse.
+ * Use `create(ListScimAuditRecordsResponseSchema)` to create a new message.
+ */
+export declare const ListScimAuditRecordsResponseSchema: GenMessage<ListScimAuditRecordsResponse>;
+
+/**
  * The identity provider behind a directory; picks quirk handling and mapping presets.
  *
  * @generated from enum roster.directory.v1.ProviderKind
@@ -2079,6 +2244,24 @@ export declare const DirectoryService: GenService<{
     methodKind: "unary";
     input: typeof ListUserGroupsRequestSchema;
     output: typeof ListUserGroupsResponseSchema;
+  },
+  /**
+   * The audit log of SCIM calls: method, path, status, latency and redacted bodies.
+   *
+   * @generated from rpc roster.directory.v1.DirectoryService.AppendScimAuditRecords
+   */
+  appendScimAuditRecords: {
+    methodKind: "unary";
+    input: typeof AppendScimAuditRecordsRequestSchema;
+    output: typeof AppendScimAuditRecordsResponseSchema;
+  },
+  /**
+   * @generated from rpc roster.directory.v1.DirectoryService.ListScimAuditRecords
+   */
+  listScimAuditRecords: {
+    methodKind: "unary";
+    input: typeof ListScimAuditRecordsRequestSchema;
+    output: typeof ListScimAuditRecordsResponseSchema;
   },
 }>;
 

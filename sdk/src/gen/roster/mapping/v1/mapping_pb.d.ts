@@ -101,7 +101,8 @@ export declare type CanonicalUser = Message<"roster.mapping.v1.CanonicalUser"> &
   customAttributes: { [key: string]: AttributeValue };
 
   /**
-   * The SCIM resource exactly as the IdP last sent it.
+   * The SCIM resource as the IdP last sent it (attribute names in canonical casing, the
+   * placeholder password some IdPs send dropped).
    *
    * @generated from field: google.protobuf.Struct raw = 17;
    */
@@ -298,8 +299,10 @@ export declare type MappingRule = Message<"roster.mapping.v1.MappingRule"> & {
 export declare const MappingRuleSchema: GenMessage<MappingRule>;
 
 /**
- * Members of matching groups get the roles. Rules are evaluated in order; a user's roles
- * are the union of every matching rule's roles.
+ * Members of matching groups get the roles. Precedence: rules are evaluated in order; a
+ * user's roles are the union of every matching rule's roles (in rule order, each once),
+ * then the roles mapped from an attribute (CANONICAL_FIELD_ROLES). A matching rule with
+ * `stop` ends the evaluation of the rules after it.
  *
  * @generated from message roster.mapping.v1.RoleRule
  */
@@ -310,14 +313,24 @@ export declare type RoleRule = Message<"roster.mapping.v1.RoleRule"> & {
   match: GroupMatch;
 
   /**
+   * The group id, the group's externalId (exact), or the display-name glob
+   * (case-insensitive).
+   *
    * @generated from field: string value = 2;
    */
   value: string;
 
   /**
+   * Role slugs: lower-case letters, digits, ".", "_", ":" and "-", at most 64 characters.
+   *
    * @generated from field: repeated string roles = 3;
    */
   roles: string[];
+
+  /**
+   * @generated from field: bool stop = 4;
+   */
+  stop: boolean;
 };
 
 /**
@@ -362,7 +375,9 @@ export declare type Mapping = Message<"roster.mapping.v1.Mapping"> & {
   provider: ProviderKind;
 
   /**
-   * Overrides by target: a rule here replaces the preset's rule for the same target.
+   * Overrides by target: the overrides for a target replace all of the preset's rules for
+   * that target. Several rules for one target are fallbacks: the first that yields a
+   * non-empty value wins.
    *
    * @generated from field: repeated roster.mapping.v1.MappingRule overrides = 3;
    */
@@ -581,6 +596,14 @@ export declare type PreviewMappingRequest = Message<"roster.mapping.v1.PreviewMa
    * @generated from field: bool use_given_rules = 6;
    */
   useGivenRules: boolean;
+
+  /**
+   * With a raw resource: treat the user as a member of these groups of the directory (for
+   * role rules).
+   *
+   * @generated from field: repeated string group_ids = 7;
+   */
+  groupIds: string[];
 };
 
 /**
@@ -602,6 +625,14 @@ export declare type PreviewMappingResponse = Message<"roster.mapping.v1.PreviewM
    * @generated from field: repeated roster.mapping.v1.FieldSource sources = 2;
    */
   sources: FieldSource[];
+
+  /**
+   * Values a rule found but could not convert (e.g. to_bool on "maybe"); the field was
+   * left to the next rule or empty.
+   *
+   * @generated from field: repeated string warnings = 3;
+   */
+  warnings: string[];
 };
 
 /**
@@ -692,9 +723,18 @@ export declare type RemapJob = Message<"roster.mapping.v1.RemapJob"> & {
   endTime?: Timestamp | undefined;
 
   /**
+   * The last error; a running job retries after errors.
+   *
    * @generated from field: string error = 9;
    */
   error: string;
+
+  /**
+   * The mapping version this job derives users to.
+   *
+   * @generated from field: int64 mapping_version = 10;
+   */
+  mappingVersion: bigint;
 };
 
 /**
@@ -713,6 +753,8 @@ export declare type GetRemapJobRequest = Message<"roster.mapping.v1.GetRemapJobR
   directoryId: string;
 
   /**
+   * Empty: the directory's latest job.
+   *
    * @generated from field: string id = 2;
    */
   id: string;
@@ -910,6 +952,14 @@ export enum RemapJobState {
    * @generated from enum value: REMAP_JOB_STATE_FAILED = 3;
    */
   FAILED = 3,
+
+  /**
+   * A newer mapping change took over before this job finished; the newer job covers the
+   * rest of this one's users.
+   *
+   * @generated from enum value: REMAP_JOB_STATE_SUPERSEDED = 4;
+   */
+  SUPERSEDED = 4,
 }
 
 /**

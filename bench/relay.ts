@@ -1,0 +1,216 @@
+// Benchmark (not a test): the relay and the event path, against baselines measured in the
+// same run.
+//
+//   node bench/relay.ts            (npm run bench:relay)
+//
+// 1. Drain: a 100,000-event backlog (10,000 users x 10 events) published by the relay into
+//    the project's Kafka broker; events per second (target >= 5,000). Baseline: a bare
+//    kafkajs idempotent producer sending the same number of pre-encoded messages in batches
+//    of the same size (the broker's ceiling for this client); the ratio is relay/baseline.
+// 2. Latency at a steady 100 writes/s (SCIM PATCH active toggles, open loop): from the SCIM
+//    response (the commit) to the Kafka consumer's eachMessage, and to a StreamEvents
+//    client; p50/p99 (targets p99 < 250 ms and < 300 ms). The deprovisioning latency is the
+//    same measure for the user.deactivated events only.
+//
+// Environment: ROSTER_TEST_DATABASE_URL, KAFKA_BROKERS (default the project's broker),
+// BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_LATENCY_SECONDS (20).
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { fromBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Kafka, logLevel } from "kafkajs";
+import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { EventSchema, EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { loadConfig } from "../services/config.ts";
+import { createLogger } from "../services/platform/logger.ts";
+import { startRoster } from "../services/app.ts";
+import { migrate, openOrm } from "../services/core/persistence/database.ts";
+import { kafkaPublisher } from "../services/relay/publisher.ts";
+import { Relay } from "../services/relay/relay.ts";
+import { createTestDatabase } from "../services/testing/database.ts";
+import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+const brokers = testKafkaBrokers();
+const logger = createLogger("silent");
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+function pct(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function drain(): Promise<void> {
+  const db = await createTestDatabase();
+  const orm = await openOrm(db.url);
+  await migrate(orm);
+  await orm.close();
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const dir = randomUUID();
+  const users = EVENTS / 10;
+  await pool.query(
+    `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
+     SELECT gen_random_uuid(), $1::uuid, 'user', u.id, s.n, 'user.updated',
+            jsonb_build_object('user', jsonb_build_object('id', u.id, 'directoryId', $1::text, 'userName', 'u' || u.i || '@bench.example',
+              'state', 'active', 'active', true, 'version', s.n, 'resource', jsonb_build_object('title', 'Engineer'),
+              'createdAt', now(), 'updatedAt', now(), 'deletedAt', null), 'changedAttributes', jsonb_build_array('title')), now()
+       FROM (SELECT i, gen_random_uuid() AS id FROM generate_series(1, $2::int) i) u, generate_series(1, 10) s(n)
+      ORDER BY s.n, u.i`,
+    [dir, users],
+  );
+  const topic = uniqueName("bench-drain");
+  const publisher = kafkaPublisher({ brokers, clientId: "bench-relay", topics: [topic], partitions: 6, logger });
+  const relay = new Relay({ pool, publisher, logger, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 30_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
+  await relay.tryAcquire();
+  const t0 = performance.now();
+  let published = 0;
+  // As the run loop does: each batch's mark overlaps the next batch's read and send.
+  while (published < EVENTS) published += (await relay.step(true)).published;
+  await relay.settle();
+  const relaySeconds = (performance.now() - t0) / 1000;
+  await relay.stop();
+
+  // Baseline: the same number of messages, pre-encoded, straight through kafkajs.
+  const sample = (await pool.query<{ id: string }>("SELECT id FROM outbox_events LIMIT 1")).rows[0]!;
+  const value = Buffer.alloc(600, 1);
+  const kafka = new Kafka({ clientId: "bench-baseline", brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const baseTopic = uniqueName("bench-baseline");
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: baseTopic, numPartitions: 6 }], waitForLeaders: true });
+  await admin.disconnect();
+  const b0 = performance.now();
+  for (let i = 0; i < EVENTS; i += BATCH) {
+    const messages = Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => ({ key: `${sample.id}-${(i + j) % users}`, value, headers: { ce_id: sample.id } }));
+    await producer.send({ topic: baseTopic, acks: -1, messages });
+  }
+  const baseSeconds = (performance.now() - b0) / 1000;
+  await producer.disconnect();
+  await pool.end();
+  await db.drop();
+  const rate = EVENTS / relaySeconds;
+  const baseRate = EVENTS / baseSeconds;
+  out(`drain: ${EVENTS} events in ${relaySeconds.toFixed(2)} s = ${Math.round(rate)} events/s (batch ${BATCH}; target >= 5000: ${rate >= 5000 ? "met" : "MISSED"})`);
+  out(`drain baseline (bare kafkajs producer): ${Math.round(baseRate)} messages/s; relay/baseline = ${(rate / baseRate).toFixed(2)}`);
+}
+
+async function latency(): Promise<void> {
+  const db = await createTestDatabase();
+  const topic = uniqueName("bench-latency");
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    ROSTER_PORT: "0",
+    ROSTER_ROLES: "core,scim,relay",
+    ROSTER_USER_TOPIC: topic,
+    ROSTER_GROUP_TOPIC: `${topic}-groups`,
+    KAFKA_BROKERS: brokers.join(","),
+    ROSTER_LOG_LEVEL: "silent",
+  });
+  const roster = await startRoster(config, logger);
+  const key = (await roster.directories.bootstrapAdminKey())!.secret;
+  const transport = createConnectTransport({
+    baseUrl: roster.server.url,
+    httpVersion: "1.1",
+    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))],
+  });
+  const admin = createClient(DirectoryService, transport);
+  const { directory } = await admin.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
+  const directoryId = directory!.id;
+  const { secret } = await admin.createScimToken({ directoryId, name: "bench" });
+  const scim = (method: string, p: string, body: unknown) =>
+    fetch(`${roster.server.url}/scim/v2${p}`, {
+      method,
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/scim+json" },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => ({}))) as { id?: string } }));
+  const users: Array<{ id: string; active: boolean; version: number }> = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await scim("POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: `lat${i}@bench.example`, active: true });
+    users.push({ id: r.body.id!, active: true, version: 1 });
+  }
+
+  const committed = new Map<string, { at: number; type: string }>(); // subject:sequence -> response time
+  const kafkaLat: number[] = [];
+  const streamLat: number[] = [];
+  const deprovision: number[] = [];
+  const kafka = new Kafka({ clientId: "bench-consumer", brokers, logLevel: logLevel.NOTHING });
+  const admin2 = kafka.admin();
+  await admin2.connect();
+  await admin2.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true }).catch(() => {});
+  await admin2.disconnect();
+  const consumer = kafka.consumer({ groupId: uniqueName("bench"), maxWaitTimeInMs: 10 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  const pending: Array<() => void> = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const now = performance.now();
+      const e = fromBinary(EventSchema, message.value!);
+      const c = committed.get(`${e.subjectId}:${e.sequence}`);
+      if (c) {
+        kafkaLat.push(now - c.at);
+        if (c.type === "user.deactivated") deprovision.push(now - c.at);
+      }
+      pending.splice(0).forEach((f) => f());
+    },
+  });
+  const abort = new AbortController();
+  const events = createClient(EventService, transport);
+  const head = await events.listEvents({ directoryId, pageSize: 1000 });
+  const streaming = (async () => {
+    try {
+      for await (const r of events.streamEvents({ directoryId, cursor: head.nextCursor }, { signal: abort.signal })) {
+        const c = committed.get(`${r.event!.subjectId}:${r.event!.sequence}`);
+        if (c) streamLat.push(performance.now() - c.at);
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 2000)); // the consumer group settles
+
+  // Open loop: one write every 10 ms, whatever the previous one is doing.
+  const writes: Promise<void>[] = [];
+  const start = performance.now();
+  let n = 0;
+  const total = LATENCY_SECONDS * 100;
+  while (n < total) {
+    // Every write that is due by now goes out, so timer lateness does not lower the rate.
+    const due = Math.min(total, Math.floor((performance.now() - start) / 10) + 1);
+    while (n < due) {
+      const u = users[n % users.length]!;
+      n++;
+      const active = !u.active;
+      u.active = active;
+      const version = ++u.version;
+      writes.push(
+        scim("PATCH", `/Users/${u.id}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "replace", value: { active } }] }).then((r) => {
+          if (r.status === 200 || r.status === 204) committed.set(`${u.id}:${version}`, { at: performance.now(), type: active ? "user.reactivated" : "user.deactivated" });
+        }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, start + n * 10 - performance.now())));
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  await Promise.all(writes);
+  await new Promise((r) => setTimeout(r, 1500));
+  abort.abort();
+  await streaming;
+  await consumer.disconnect();
+  await roster.stop();
+  await db.drop();
+  const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms (n=${xs.length})`;
+  out(`writes: ${n} in ${elapsed.toFixed(1)} s = ${(n / elapsed).toFixed(0)}/s (SCIM PATCH active toggles, open loop)`);
+  out(`commit -> Kafka consumer: ${fmt(kafkaLat)} (target p99 < 250 ms: ${pct(kafkaLat, 99) < 250 ? "met" : "MISSED"})`);
+  out(`commit -> StreamEvents:   ${fmt(streamLat)} (target p99 < 300 ms: ${pct(streamLat, 99) < 300 ? "met" : "MISSED"})`);
+  out(`deprovisioning (SCIM deactivation response -> consumer): ${fmt(deprovision)}`);
+}
+
+await drain();
+await latency();
+process.exit(0);

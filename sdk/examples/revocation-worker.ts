@@ -1,0 +1,87 @@
+// Access revocation: when a user is deactivated or deleted, revoke their sessions and
+// grants in your system. Follows the event stream, persists its cursor after each handled
+// event (so a restart resumes without loss), and stops loudly on a sequence gap.
+//
+//   ROSTER_URL=http://127.0.0.1:8080 ROSTER_API_KEY=rst_key_... ROSTER_DIRECTORY_ID=... \
+//     node sdk/examples/revocation-worker.ts
+//
+// In your service, import from "@roster/sdk" instead of "../src/index.ts".
+import { readFile, writeFile } from "node:fs/promises";
+import { createRosterClients, isEvent, subscribe, SequenceGapError, type RosterClients, type User } from "../src/index.ts";
+
+export interface Revoker {
+  /** Must be idempotent: an event may be handled again after a crash before its cursor was saved. */
+  revoke(user: User, reason: "deactivated" | "deleted"): Promise<void>;
+}
+
+export interface CursorStore {
+  load(): Promise<string | undefined>;
+  save(cursor: string): Promise<void>;
+}
+
+export async function runRevocationWorker(options: {
+  events: RosterClients["events"];
+  directoryId: string;
+  revoker: Revoker;
+  cursors: CursorStore;
+  signal?: AbortSignal;
+}): Promise<void> {
+  const stream = subscribe(options.events, {
+    directoryId: options.directoryId,
+    cursor: await options.cursors.load(),
+    // Only the leaver events: sequences are sparse, so the stream does not check them.
+    filter: { types: ["user.deactivated", "user.deleted"] },
+    signal: options.signal,
+  });
+  for await (const { event, cursor } of stream) {
+    if (isEvent(event, "userDeactivated", "userDeleted") && event.payload.value.user) {
+      await options.revoker.revoke(event.payload.value.user, event.payload.case === "userDeleted" ? "deleted" : "deactivated");
+    }
+    await options.cursors.save(cursor);
+  }
+}
+
+/** A cursor kept in a file; use your database in production. */
+export function fileCursorStore(path: string): CursorStore {
+  return {
+    async load() {
+      try {
+        return (await readFile(path, "utf8")).trim() || undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async save(cursor) {
+      await writeFile(path, cursor);
+    },
+  };
+}
+
+function env(name: string): string {
+  // eslint-disable-next-line no-restricted-properties -- a standalone example configured by its environment
+  const value = process.env[name];
+  if (!value) throw new Error(`set ${name}`);
+  return value;
+}
+
+if (import.meta.main) {
+  const clients = createRosterClients({ baseUrl: env("ROSTER_URL"), apiKey: env("ROSTER_API_KEY") });
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
+  process.once("SIGTERM", () => controller.abort());
+  runRevocationWorker({
+    events: clients.events,
+    directoryId: env("ROSTER_DIRECTORY_ID"),
+    cursors: fileCursorStore(".revocation-cursor"),
+    signal: controller.signal,
+    revoker: {
+      async revoke(user, reason) {
+        console.log(`revoking access of ${user.userName} (${user.id}): ${reason}`);
+      },
+    },
+  }).catch((error: unknown) => {
+    if (error instanceof SequenceGapError) console.error(`events missing for ${error.subjectId}: ${error.expected}..${error.received - 1n}`);
+    else console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,225 @@
+// Reading Roster's Kafka lifecycle topics: a decoder for one message (protobuf value plus
+// CloudEvents binary-mode headers) and a kafkajs consumer wrapper that deduplicates by event
+// id and checks each subject's sequence.
+//
+// kafkajs is a peer dependency used only through the instance you pass in (and its types),
+// so the rest of the SDK works without it.
+import { fromBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Consumer, ConsumerConfig, IHeaders, Kafka, KafkaMessage } from "kafkajs";
+import { EventSchema, SubjectType, type Event } from "./gen/roster/events/v1/events_pb.js";
+import { CLOUDEVENTS_TYPE_PREFIX, EVENT_TYPES, LIFECYCLE_TOPICS } from "./events.ts";
+import { DeliveryChecker, SequenceGapError } from "./ordering.ts";
+
+/** CloudEvents 1.0 attributes as the relay writes them (Kafka protocol binding, binary mode). */
+export interface CloudEventHeaders {
+  readonly specversion: string;
+  readonly id: string;
+  readonly type: string;
+  readonly source: string;
+  readonly time: string | undefined;
+  readonly subject: string | undefined;
+  readonly contentType: string | undefined;
+}
+
+/** A message that is not a well-formed Roster lifecycle event. */
+export class LifecycleMessageError extends Error {
+  override readonly name = "LifecycleMessageError";
+}
+
+/** The parts of a kafkajs message the decoder reads. */
+export type LifecycleMessage = Pick<KafkaMessage, "key" | "value" | "headers">;
+
+function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const raw = headers?.[name];
+  const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  if (value === undefined) return undefined;
+  return typeof value === "string" ? value : value.toString("utf8");
+}
+
+function required(headers: IHeaders | undefined, name: string): string {
+  const value = header(headers, name);
+  if (value === undefined || value === "") throw new LifecycleMessageError(`missing CloudEvents header ${name}`);
+  return value;
+}
+
+/**
+ * Decodes a lifecycle message and checks that its headers and key describe the same event
+ * as its value: ce_id = id, ce_type = "io.roster." + type, key = subject id, ce_time = time
+ * (to the millisecond), the type matching the payload case. Throws LifecycleMessageError.
+ */
+export function decodeLifecycleMessage(message: LifecycleMessage): { event: Event; headers: CloudEventHeaders } {
+  const headers: CloudEventHeaders = {
+    specversion: required(message.headers, "ce_specversion"),
+    id: required(message.headers, "ce_id"),
+    type: required(message.headers, "ce_type"),
+    source: required(message.headers, "ce_source"),
+    time: header(message.headers, "ce_time"),
+    subject: header(message.headers, "ce_subject"),
+    contentType: header(message.headers, "content-type"),
+  };
+  if (headers.specversion !== "1.0") throw new LifecycleMessageError(`unsupported CloudEvents specversion ${headers.specversion}`);
+  if (headers.contentType !== undefined && !/^application\/(x-)?protobuf\b/i.test(headers.contentType)) {
+    throw new LifecycleMessageError(`unexpected content-type ${headers.contentType}`);
+  }
+  if (!message.value || message.value.length === 0) throw new LifecycleMessageError("empty message value");
+  let event: Event;
+  try {
+    event = fromBinary(EventSchema, message.value);
+  } catch (error) {
+    throw new LifecycleMessageError("message value is not a roster.events.v1.Event", { cause: error });
+  }
+  const disagree = (what: string, inHeader: string, inValue: string) =>
+    new LifecycleMessageError(`${what} disagrees: header ${JSON.stringify(inHeader)}, value ${JSON.stringify(inValue)}`);
+  if (!event.id) throw new LifecycleMessageError("event has no id");
+  if (headers.id !== event.id) throw disagree("ce_id", headers.id, event.id);
+  if (headers.type !== CLOUDEVENTS_TYPE_PREFIX + event.type) throw disagree("ce_type", headers.type, event.type);
+  const key = message.key === null ? undefined : message.key.toString("utf8");
+  if (key !== undefined && key !== event.subjectId) throw disagree("message key", key, event.subjectId);
+  const sourceDirectory = /\/directories\/([^/]+)$/.exec(headers.source)?.[1];
+  if (sourceDirectory !== undefined && sourceDirectory !== event.directoryId) throw disagree("ce_source", headers.source, event.directoryId);
+  if (headers.subject !== undefined) {
+    const kind = event.subjectType === SubjectType.USER ? "users" : event.subjectType === SubjectType.GROUP ? "groups" : undefined;
+    if (kind !== undefined && headers.subject !== `${kind}/${event.subjectId}`) throw disagree("ce_subject", headers.subject, `${kind}/${event.subjectId}`);
+  }
+  if (headers.time !== undefined && event.time !== undefined) {
+    const inHeader = Date.parse(headers.time);
+    const inValue = Number(event.time.seconds) * 1000 + Math.floor(event.time.nanos / 1e6);
+    if (Number.isNaN(inHeader) || inHeader !== inValue) throw disagree("ce_time", headers.time, new Date(timestampMs(event.time)).toISOString());
+  }
+  // A known payload must carry its own type; an unknown one (a newer server) passes with case undefined.
+  if (event.payload.case !== undefined && EVENT_TYPES[event.payload.case] !== event.type) {
+    throw disagree("type and payload", event.type, event.payload.case);
+  }
+  return { event, headers };
+}
+
+export interface LifecycleEventContext {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly headers: CloudEventHeaders;
+}
+
+export interface LifecycleConsumerOptions {
+  groupId: string;
+  /** Default: both lifecycle topics. */
+  topics?: string[];
+  /** Called once per new event, per subject in sequence order. Throwing retries the message (kafkajs semantics). */
+  onEvent: (event: Event, context: LifecycleEventContext) => Promise<void> | void;
+  /** Read a new group's topics from the start (default true: a mirror wants the history). */
+  fromBeginning?: boolean;
+  /** Recent event ids remembered for deduplication; default 10 000. */
+  dedupeWindow?: number;
+  /** Default true. Turn off only for consumers that legitimately skip events. */
+  checkSequence?: boolean;
+  /**
+   * A message that does not decode: "stop" (default) stops the consumer with the error;
+   * "skip" drops it (after telling onInvalid).
+   */
+  invalidMessages?: "stop" | "skip";
+  onInvalid?: (error: LifecycleMessageError, context: { topic: string; partition: number; offset: string }) => void;
+  /** Extra kafkajs consumer settings. */
+  consumerConfig?: Omit<ConsumerConfig, "groupId">;
+}
+
+export interface LifecycleConsumer {
+  /** The kafkajs consumer, for metrics and events. */
+  readonly consumer: Consumer;
+  /** Connects, subscribes and starts consuming; resolves once running. */
+  start(): Promise<void>;
+  /**
+   * Settles when the consumer stops: resolves after stop(), rejects with the error that
+   * stopped it (a SequenceGapError, a LifecycleMessageError).
+   */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A kafkajs consumer that hands each lifecycle event to onEvent once, and stops with a
+ * SequenceGapError when a subject's sequence skips. The message that revealed the gap is not
+ * committed, so a consumer started after the cause is fixed reads it again.
+ *
+ * Sequence baselines: the first event of each subject after a (re)join of the group sets the
+ * subject's baseline, because partitions move between members on rebalances; events at or
+ * below a subject's last sequence are redeliveries and are skipped. Delivery is still
+ * at-least-once across restarts (offsets are committed after onEvent returns): make onEvent
+ * idempotent.
+ */
+export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumerOptions): LifecycleConsumer {
+  const topics = options.topics ?? [LIFECYCLE_TOPICS.users, LIFECYCLE_TOPICS.groups];
+  const consumer = kafka.consumer({ ...options.consumerConfig, groupId: options.groupId });
+  const checker = new DeliveryChecker({ dedupeWindow: options.dedupeWindow ?? 10_000, checkSequence: options.checkSequence ?? true });
+  let failure: unknown;
+  let stopping: Promise<void> | undefined;
+  let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  const stopped = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  // Nobody may be listening yet; the rejection is still observable through `stopped`.
+  stopped.catch(() => {});
+
+  consumer.on(consumer.events.GROUP_JOIN, () => checker.resetSequences());
+  consumer.on(consumer.events.CRASH, (event) => {
+    if (!event.payload.restart) void fail(event.payload.error);
+  });
+
+  function stop(): Promise<void> {
+    stopping ??= consumer.disconnect().then(
+      () => (failure === undefined ? settle?.resolve() : settle?.reject(failure)),
+      (error: unknown) => settle?.reject(failure ?? error),
+    );
+    return stopping;
+  }
+
+  function fail(error: unknown): Promise<void> {
+    failure ??= error;
+    return stop();
+  }
+
+  return {
+    consumer,
+    stopped,
+    stop,
+    async start() {
+      await consumer.connect();
+      for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
+      await consumer.run({
+        eachMessage: async ({ topic, partition, message }) => {
+          if (failure !== undefined) throw failure;
+          let decoded: { event: Event; headers: CloudEventHeaders };
+          try {
+            decoded = decodeLifecycleMessage(message);
+          } catch (error) {
+            if (!(error instanceof LifecycleMessageError)) throw error;
+            options.onInvalid?.(error, { topic, partition, offset: message.offset });
+            if (options.invalidMessages === "skip") return;
+            return halt(error, topic, partition);
+          }
+          let verdict;
+          try {
+            verdict = checker.check(decoded.event);
+          } catch (error) {
+            if (!(error instanceof SequenceGapError)) throw error;
+            return halt(error, topic, partition);
+          }
+          if (verdict === "duplicate") return;
+          await options.onEvent(decoded.event, { topic, partition, offset: message.offset, headers: decoded.headers });
+          checker.accept(decoded.event);
+        },
+      });
+    },
+  };
+
+  // Stops consuming without marking the offending message consumed: the partition is paused
+  // at once (so nothing after the hole is handed over), the disconnect runs outside the
+  // handler (kafkajs waits for handlers to finish on disconnect), and the handler throws so
+  // kafkajs does not resolve the offset.
+  function halt(error: unknown, topic: string, partition: number): never {
+    failure ??= error;
+    consumer.pause([{ topic, partitions: [partition] }]);
+    setImmediate(() => void stop());
+    throw error;
+  }
+}

@@ -1,0 +1,145 @@
+// Outbox rows to the protobuf `roster.events.v1.Event` envelope: what the relay publishes to
+// Kafka and what EventService serves. The payload is the JSON the use case wrote (the
+// subject's new state and what changed); its snapshot goes through the same converters as
+// the directory RPCs, so a consumer sees one User shape everywhere.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import * as ev from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { EventSchema, SubjectType, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import type { GroupRecord, UserRecord } from "../domain/resources.ts";
+import { groupToPb, userToPb } from "./convert.ts";
+
+/** One row of `outbox_events` as the relay and EventService read it. */
+export interface StoredEvent {
+  readonly seq: bigint;
+  readonly id: string;
+  readonly directoryId: string;
+  readonly subjectType: "user" | "group";
+  readonly subjectId: string;
+  readonly sequence: bigint;
+  readonly type: string;
+  readonly payload: Record<string, unknown>;
+  readonly occurredAt: Date;
+  /** Null until published. */
+  readonly position: bigint | null;
+}
+
+type Snapshot = Record<string, unknown>;
+
+function date(value: unknown): Date {
+  return new Date(typeof value === "string" ? value : 0);
+}
+
+function optionalDate(value: unknown): Date | null {
+  return typeof value === "string" ? new Date(value) : null;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+function obj(value: unknown): Snapshot {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Snapshot) : {};
+}
+
+function userFromSnapshot(s: Snapshot): UserRecord {
+  return {
+    ...(s as unknown as UserRecord),
+    resource: obj(s.resource),
+    createdAt: date(s.createdAt),
+    updatedAt: date(s.updatedAt),
+    deletedAt: optionalDate(s.deletedAt),
+  };
+}
+
+function groupFromSnapshot(s: Snapshot): GroupRecord {
+  return {
+    ...(s as unknown as GroupRecord),
+    resource: obj(s.resource),
+    memberCount: Number(s.memberCount ?? 0),
+    createdAt: date(s.createdAt),
+    updatedAt: date(s.updatedAt),
+    deletedAt: optionalDate(s.deletedAt),
+  };
+}
+
+function groupRef(value: unknown): { id: string; externalId: string; displayName: string } {
+  const g = obj(value);
+  return { id: String(g.id ?? ""), externalId: typeof g.externalId === "string" ? g.externalId : "", displayName: String(g.displayName ?? "") };
+}
+
+function payloadOf(row: StoredEvent): Event["payload"] {
+  const p = row.payload;
+  if (row.subjectType === "user") {
+    const user = userToPb(userFromSnapshot(obj(p.user)));
+    switch (row.type) {
+      case "user.created":
+        return { case: "userCreated", value: create(ev.UserCreatedSchema, { user }) };
+      case "user.updated":
+        return { case: "userUpdated", value: create(ev.UserUpdatedSchema, { user, changedAttributes: strings(p.changedAttributes) }) };
+      case "user.deactivated":
+        return { case: "userDeactivated", value: create(ev.UserDeactivatedSchema, { user }) };
+      case "user.reactivated":
+        return { case: "userReactivated", value: create(ev.UserReactivatedSchema, { user }) };
+      case "user.deleted":
+        return { case: "userDeleted", value: create(ev.UserDeletedSchema, { user }) };
+      case "user.added_to_group":
+        return { case: "userAddedToGroup", value: create(ev.UserAddedToGroupSchema, { user, group: groupRef(p.group) }) };
+      case "user.removed_from_group":
+        return { case: "userRemovedFromGroup", value: create(ev.UserRemovedFromGroupSchema, { user, group: groupRef(p.group) }) };
+      case "user.roles_changed":
+        return {
+          case: "userRolesChanged",
+          value: create(ev.UserRolesChangedSchema, { user, roles: strings(p.roles), addedRoles: strings(p.addedRoles), removedRoles: strings(p.removedRoles) }),
+        };
+    }
+  } else {
+    const group = groupToPb(groupFromSnapshot(obj(p.group)));
+    switch (row.type) {
+      case "group.created":
+        return { case: "groupCreated", value: create(ev.GroupCreatedSchema, { group, memberUserIds: strings(p.memberUserIds) }) };
+      case "group.updated":
+        return { case: "groupUpdated", value: create(ev.GroupUpdatedSchema, { group, changedAttributes: strings(p.changedAttributes) }) };
+      case "group.deleted":
+        return { case: "groupDeleted", value: create(ev.GroupDeletedSchema, { group }) };
+      case "group.members_added":
+        return { case: "groupMembersAdded", value: create(ev.GroupMembersAddedSchema, { group, userIds: strings(p.userIds) }) };
+      case "group.members_removed":
+        return { case: "groupMembersRemoved", value: create(ev.GroupMembersRemovedSchema, { group, userIds: strings(p.userIds) }) };
+    }
+  }
+  // A type this build does not know (written by a newer core): the envelope still travels.
+  return { case: undefined };
+}
+
+/** The envelope; `position` overrides the row's (the relay sets it before publication). */
+export function eventToPb(row: StoredEvent, position: bigint | null = row.position): Event {
+  return create(EventSchema, {
+    id: row.id,
+    directoryId: row.directoryId,
+    subjectType: row.subjectType === "user" ? SubjectType.USER : SubjectType.GROUP,
+    subjectId: row.subjectId,
+    sequence: row.sequence,
+    type: row.type,
+    time: timestampFromDate(row.occurredAt),
+    position: position ?? 0n,
+    payload: payloadOf(row),
+  });
+}
+
+export function encodeEvent(event: Event): Uint8Array {
+  return toBinary(EventSchema, event);
+}
+
+/** CloudEvents 1.0 binary-mode headers for the Kafka protocol binding. */
+export function cloudEventHeaders(row: StoredEvent): Record<string, string> {
+  return {
+    ce_specversion: "1.0",
+    ce_id: row.id,
+    ce_type: `io.roster.${row.type}`,
+    ce_source: `/directories/${row.directoryId}`,
+    ce_subject: `${row.subjectType}s/${row.subjectId}`,
+    ce_time: row.occurredAt.toISOString(),
+    "content-type": "application/protobuf",
+  };
+}

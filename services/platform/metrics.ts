@@ -1,0 +1,92 @@
+// Prometheus metrics, served at /metrics. One registry per process; each component records
+// into the instruments named here, so the names and labels are defined in one place.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: "roster_http_requests_total",
+    help: "HTTP requests by route and status code",
+    labelNames: ["route", "method", "status"] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: "roster_http_request_duration_seconds",
+    help: "HTTP request latency by route",
+    labelNames: ["route", "method"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly rpcRequests = new Counter({
+    name: "roster_rpc_requests_total",
+    help: "Connect/gRPC calls by procedure and code",
+    labelNames: ["procedure", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly rpcDuration = new Histogram({
+    name: "roster_rpc_duration_seconds",
+    help: "Connect/gRPC call latency by procedure",
+    labelNames: ["procedure"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly scimErrors = new Counter({
+    name: "roster_scim_errors_total",
+    help: "SCIM error responses by status and scimType",
+    labelNames: ["status", "scim_type"] as const,
+    registers: [this.registry],
+  });
+
+  readonly scimRateLimited = new Counter({
+    name: "roster_scim_rate_limited_total",
+    help: "SCIM requests refused with 429",
+    registers: [this.registry],
+  });
+
+  readonly outboxLagSeconds = new Gauge({
+    name: "roster_outbox_lag_seconds",
+    help: "Age of the oldest unpublished event",
+    registers: [this.registry],
+  });
+
+  readonly outboxLagEvents = new Gauge({
+    name: "roster_outbox_unpublished_events",
+    help: "Events written but not yet published",
+    registers: [this.registry],
+  });
+
+  readonly relayPublished = new Counter({
+    name: "roster_relay_published_events_total",
+    help: "Events published to Kafka",
+    registers: [this.registry],
+  });
+
+  readonly relayErrors = new Counter({
+    name: "roster_relay_errors_total",
+    help: "Relay failures (broker or database), each followed by a retry",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+
+  readonly relayActive = new Gauge({
+    name: "roster_relay_active",
+    help: "1 when this process holds the relay lock and publishes, 0 on a standby",
+    registers: [this.registry],
+  });
+
+  readonly deprovisioningLatency = new Histogram({
+    name: "roster_deprovisioning_latency_seconds",
+    help: "From a deactivation or deletion being committed to its event being acknowledged by Kafka",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "roster_" });
+  }
+}

@@ -1,0 +1,57 @@
+// The relay role as the composition root builds it: its own small pool, the Kafka
+// publisher, the NOTIFY hint, all from the configuration.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import pg from "pg";
+import type { Config } from "../config.ts";
+import type { Logger } from "../platform/logger.ts";
+import { Notifier } from "../platform/notifier.ts";
+import type { Metrics } from "../platform/metrics.ts";
+import { exportRelayGauges, relayObserver } from "./metrics.ts";
+import { kafkaPublisher } from "./publisher.ts";
+import { Relay } from "./relay.ts";
+
+export interface RelayRole {
+  readonly relay: Relay;
+  stop(): Promise<void>;
+}
+
+/** `metrics`, when given, receives the relay's figures (served at /metrics by the process). */
+export function startRelay(config: Config, databaseUrl: string, logger: Logger, metrics?: Metrics): RelayRole {
+  const log = logger.child({ component: "relay" });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: 5_000, keepAlive: true });
+  // A dropped connection surfaces on the next query; the loop retries with backoff.
+  pool.on("error", (error) => log.warn({ err: error }, "relay database connection lost"));
+  const relay = new Relay({
+    pool,
+    publisher: kafkaPublisher({
+      brokers: config.kafka.brokers,
+      clientId: `${config.kafka.clientId}-relay`,
+      topics: [config.kafka.userTopic, config.kafka.groupTopic],
+      partitions: config.kafka.topicPartitions,
+      logger: log,
+    }),
+    logger: log,
+    userTopic: config.kafka.userTopic,
+    groupTopic: config.kafka.groupTopic,
+    batchSize: config.relay.batchSize,
+    pollIntervalMs: config.relay.pollIntervalMs,
+    leaseMs: config.relay.leaseMs,
+    retentionMs: config.relay.retentionMs,
+    cleanupIntervalMs: config.relay.cleanupIntervalMs,
+    notifier: new Notifier(databaseUrl, "roster_outbox", log),
+    // Who holds the lease, readable by an operator: host, pid and a random suffix.
+    holder: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`,
+    observer: metrics ? relayObserver(metrics) : undefined,
+  });
+  const stopGauges = metrics ? exportRelayGauges(relay, metrics) : () => {};
+  relay.start();
+  return {
+    relay,
+    async stop() {
+      stopGauges();
+      await relay.stop();
+      await pool.end();
+    },
+  };
+}

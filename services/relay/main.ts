@@ -1,0 +1,22 @@
+// The relay alone, for deployments that run it apart from the core (and for the fault run):
+// DATABASE_URL and the Kafka settings from the environment; SIGTERM releases the lease.
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../platform/logger.ts";
+import { startRelay } from "./index.ts";
+
+const config = loadConfig();
+const logger = createLogger(config.logLevel);
+if (config.databaseUrl === undefined) {
+  logger.fatal("the relay needs DATABASE_URL");
+  process.exit(2);
+}
+const role = startRelay(config, config.databaseUrl, logger);
+logger.info({ holder: role.relay.holder, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic }, "relay started");
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    role.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}

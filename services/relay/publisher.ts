@@ -1,0 +1,119 @@
+// The relay's only view of the broker: publish a batch and wait for the acknowledgement.
+// kafkajs (unmaintained since 2023) stays behind this interface so it can be swapped for
+// @platformatic/kafka without touching the relay.
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import type { Logger } from "../platform/logger.ts";
+
+export interface OutboundMessage {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface Publisher {
+  /** Resolves once the broker acknowledged every message (acks=all); rejects otherwise. */
+  publish(messages: readonly OutboundMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MAX_REQUEST_BYTES = 768 * 1024;
+
+function* chunks(messages: readonly OutboundMessage[], maxBytes: number): Generator<OutboundMessage[]> {
+  let chunk: OutboundMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.value.byteLength + m.key.length + 200;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+export interface KafkaPublisherOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Topics made on first connect when missing (with the broker's defaults otherwise). */
+  readonly topics: readonly string[];
+  readonly partitions: number;
+  readonly logger: Logger;
+}
+
+/**
+ * An idempotent producer, one request in flight, acks from all in-sync replicas. A failed
+ * send throws the producer away: kafkajs' idempotent producer can stay stuck on sequence
+ * errors after a broker restart, and a fresh producer id costs one round trip.
+ */
+export function kafkaPublisher(options: KafkaPublisherOptions): Publisher {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3_000,
+    requestTimeout: 10_000,
+    // The relay has its own backoff loop; kafkajs gives up quickly and lets it decide.
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+  });
+  let producer: Producer | undefined;
+  let topicsReady = false;
+
+  async function connected(): Promise<Producer> {
+    if (producer) return producer;
+    if (!topicsReady) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = options.topics.filter((t) => !existing.has(t));
+        if (missing.length > 0) {
+          await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: options.partitions })), waitForLeaders: true });
+          options.logger.info({ topics: missing }, "created Kafka topics");
+        }
+        topicsReady = true;
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await p.connect();
+    producer = p;
+    return p;
+  }
+
+  async function drop(): Promise<void> {
+    const p = producer;
+    producer = undefined;
+    await p?.disconnect().catch(() => {});
+  }
+
+  return {
+    async publish(messages) {
+      if (messages.length === 0) return;
+      try {
+        const p = await connected();
+        // Requests stay under the broker's default 1 MiB record-batch limit whatever the
+        // partition count; each is acknowledged before the next goes.
+        for (const chunk of chunks(messages, MAX_REQUEST_BYTES)) {
+          const byTopic = new Map<string, Array<{ key: string; value: Buffer; headers: Record<string, string> }>>();
+          for (const m of chunk) {
+            const list = byTopic.get(m.topic) ?? [];
+            list.push({ key: m.key, value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength), headers: { ...m.headers } });
+            byTopic.set(m.topic, list);
+          }
+          await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+        }
+      } catch (error) {
+        await drop();
+        throw error;
+      }
+    },
+    async close() {
+      await drop();
+    },
+  };
+}
