@@ -1,127 +1,251 @@
 // Composition root: builds the roles the configuration asks for on one HTTP port.
-import { randomBytes } from "node:crypto";
+//   core  - DirectoryService, MappingService and EventService over Postgres
+//   scim  - the SCIM facade; calls the core in process, or over Connect when run alone
+//   relay - publishes the outbox to Kafka (one active relay across all processes)
+import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import pg from "pg";
 import type { Config } from "./config.ts";
 import type { Logger } from "./platform/logger.ts";
+import { Metrics } from "./platform/metrics.ts";
 import { startServer, type RunningServer } from "./platform/server.ts";
 import { Notifier } from "./platform/notifier.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
 import { ResourceUseCases } from "./core/application/resources.ts";
-import { coreInterceptors, coreRoutes } from "./core/transport/routes.ts";
+import { AuditUseCases } from "./core/application/audit.ts";
+import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
+import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
-import { inProcessCoreClient } from "./scim/core-client.ts";
+import { AuditBuffer } from "./scim/audit-buffer.ts";
+import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
+import { RateLimiter } from "./scim/rate-limit.ts";
 
 export interface Roster {
   readonly server: RunningServer;
+  /** The core's ORM and directory use cases; throw when this process does not run the core. */
   readonly orm: Orm;
   readonly directories: DirectoryUseCases;
+  readonly metrics: Metrics;
   readonly embedded: boolean;
-  readonly databaseUrl: string;
+  readonly databaseUrl: string | undefined;
   /** The relay role, when this process runs it. */
   readonly relay: RelayRole | undefined;
-  /** Graceful: in-flight requests finish, then the pool drains, then embedded Postgres stops. */
+  /** Graceful: in-flight requests finish, then the pools drain, then embedded Postgres stops. */
   stop(): Promise<void>;
 }
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
 
-function sendJson(res: Res, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+function send(res: Res, status: number, body: string, contentType: string): void {
   res.statusCode = status;
-  res.setHeader("content-type", "application/json");
-  res.setHeader("content-length", Buffer.byteLength(text));
-  res.end(text);
+  res.setHeader("content-type", contentType);
+  res.setHeader("content-length", Buffer.byteLength(body));
+  res.end(body);
 }
 
-export async function startRoster(config: Config, logger: Logger): Promise<Roster> {
-  let embedded: EmbeddedPostgresHandle | undefined;
-  let databaseUrl = config.databaseUrl;
-  if (databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
-    databaseUrl = embedded.url;
+const sendJson = (res: Res, status: number, body: unknown) => send(res, status, JSON.stringify(body), "application/json");
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's request id when it is a sane one, else a new one. */
+function requestIdOf(req: Req): string {
+  const given = req.headers["x-request-id"];
+  const value = Array.isArray(given) ? given[0] : given;
+  return value !== undefined && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/** A low-cardinality route label for metrics: SCIM endpoint (ids folded), RPC, or the path. */
+function routeLabel(path: string): string {
+  if (path.startsWith(SCIM_BASE_PATH)) {
+    const [endpoint, id] = path.slice(SCIM_BASE_PATH.length).split("/").filter((p) => p !== "");
+    return `${SCIM_BASE_PATH}/${endpoint ?? ""}${id === undefined ? "" : id.startsWith(".") ? `/${id}` : "/{id}"}`;
   }
+  if (/^\/roster\.[a-z]+\.v1\.[A-Za-z]+Service\/[A-Za-z]+$/.test(path)) return path;
+  return ["/healthz", "/readyz", "/metrics"].includes(path) ? path : "other";
+}
+
+interface CoreRole {
+  readonly deps: CoreDeps;
+  readonly orm: Orm;
+  readonly store: OrmStore;
+  readonly mapping: MappingModule;
+  /** Ends open event streams, so the server's drain does not wait for them. */
+  endStreams(): void;
+  stop(): Promise<void>;
+}
+
+async function startCore(config: Config, databaseUrl: string, logger: Logger, metrics: Metrics): Promise<CoreRole> {
   const orm = await openOrm(databaseUrl);
   const applied = await migrate(orm);
   if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
-
   const store = new OrmStore(orm);
+  const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
-  const internalSecret = randomBytes(32).toString("base64url");
-  const resources = new ResourceUseCases(store);
+  const resources = new ResourceUseCases(store, mapping.mapping);
+  const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
   eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
-  const eventsNotifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
-  eventsNotifier.start();
+  const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
+  notifier.start();
   const closing = new AbortController();
-  const events = { log: new EventLog(eventsPool), notifier: eventsNotifier, closing: closing.signal, streamPollMs: config.streamPollMs };
-  const coreDeps = { directories, resources, logger, internalSecret, events };
-  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl, logger) : undefined;
-  const connect = connectNodeAdapter({
-    routes: coreRoutes(coreDeps),
-    interceptors: coreInterceptors(coreDeps),
-    // Bounded request size for every RPC.
-    readMaxBytes: config.maxBodyBytes,
-  });
-
-  const scim = scimHandler({
-    core: inProcessCoreClient(coreRoutes(coreDeps), coreInterceptors(coreDeps), internalSecret),
+  const deps: CoreDeps = {
+    directories,
+    resources,
+    audit,
+    mapping,
+    metrics,
     logger,
-    maxBodyBytes: config.maxBodyBytes,
-  });
+    internalSecret: randomBytes(32).toString("base64url"),
+    events: { log: new EventLog(eventsPool), notifier, closing: closing.signal, streamPollMs: config.streamPollMs },
+  };
+  await mapping.start();
+  // Old audit records go in bounded batches, well off the request path.
+  const purge = setInterval(() => {
+    audit.purge(config.scim.auditRetentionMs).catch((error: unknown) => logger.warn({ err: error }, "audit purge failed"));
+  }, 3_600_000);
+  purge.unref();
+  return {
+    deps,
+    orm,
+    store,
+    mapping,
+    endStreams: () => closing.abort(),
+    async stop() {
+      clearInterval(purge);
+      closing.abort();
+      await mapping.stop();
+      await notifier.close();
+      await eventsPool.end();
+      await orm.close();
+    },
+  };
+}
+
+export async function startRoster(config: Config, logger: Logger): Promise<Roster> {
+  const metrics = new Metrics();
+  const needsDatabase = config.roles.includes("core") || config.roles.includes("relay");
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (needsDatabase && databaseUrl === undefined) {
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
+    databaseUrl = embedded.url;
+  }
+  const core = config.roles.includes("core") ? await startCore(config, databaseUrl!, logger, metrics) : undefined;
+  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl!, logger, metrics) : undefined;
+
+  const connect = core
+    ? connectNodeAdapter({
+        routes: coreRoutes(core.deps),
+        interceptors: coreInterceptors(core.deps),
+        // Bounded request size for every RPC.
+        readMaxBytes: config.maxBodyBytes,
+      })
+    : undefined;
+
+  let coreClient: CoreClient | undefined;
+  if (config.roles.includes("scim")) {
+    coreClient = core
+      ? inProcessCoreClient(coreRoutes(core.deps), coreInterceptors(core.deps), core.deps.internalSecret)
+      : remoteCoreClient(config.coreUrl!, config.coreApiKey!);
+  }
+  const audit = coreClient ? new AuditBuffer(coreClient, logger) : undefined;
+  const scim =
+    coreClient && audit
+      ? scimHandler({
+          core: coreClient,
+          logger,
+          maxBodyBytes: config.maxBodyBytes,
+          rateLimiter: new RateLimiter(config.scim.rateLimitPerSecond, config.scim.rateLimitBurst),
+          audit,
+          metrics,
+        })
+      : undefined;
 
   let stopping = false;
-  const handler = (req: Req, res: Res): void => {
-    const path = (req.url ?? "/").split("?", 1)[0];
-    if (path === "/healthz") {
-      sendJson(res, 200, { status: "ok" });
-      return;
+  const ready = async (): Promise<boolean> => {
+    if (core) await core.store.ping();
+    // A facade without its own core is ready when the core it calls is.
+    else if (coreClient && config.coreUrl) {
+      const answer = await fetch(new URL("/readyz", config.coreUrl), { signal: AbortSignal.timeout(2_000) });
+      if (!answer.ok) throw new Error(`core answered ${answer.status}`);
     }
+    return true;
+  };
+
+  const route = (req: Req, res: Res, path: string, requestId: string): void => {
+    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
-      if (stopping) {
-        sendJson(res, 503, { status: "stopping" });
-        return;
-      }
-      store.ping().then(
+      if (stopping) return sendJson(res, 503, { status: "stopping" });
+      ready().then(
         () => sendJson(res, 200, { status: "ready" }),
         (error: unknown) => {
           logger.warn({ err: error }, "readiness check failed");
-          sendJson(res, 503, { status: "database unavailable" });
+          sendJson(res, 503, { status: "not ready" });
         },
       );
       return;
     }
-    if (path === SCIM_BASE_PATH || path?.startsWith(`${SCIM_BASE_PATH}/`)) {
-      scim(req, res);
+    if (path === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => send(res, 200, text, metrics.registry.contentType),
+        (error: unknown) => sendJson(res, 500, { status: String(error) }),
+      );
       return;
     }
-    connect(req, res);
+    if (scim && (path === SCIM_BASE_PATH || path.startsWith(`${SCIM_BASE_PATH}/`))) return scim(req, res, requestId);
+    if (connect) return connect(req, res);
+    sendJson(res, 404, { status: "not found" });
+  };
+
+  const handler = (req: Req, res: Res): void => {
+    const started = performance.now();
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    const requestId = requestIdOf(req);
+    res.setHeader("x-request-id", requestId);
+    res.on("finish", () => {
+      const label = routeLabel(path);
+      const seconds = (performance.now() - started) / 1000;
+      metrics.httpRequests.inc({ route: label, method: req.method ?? "", status: String(res.statusCode) });
+      metrics.httpDuration.observe({ route: label, method: req.method ?? "" }, seconds);
+      if (label !== "/healthz" && label !== "/readyz" && label !== "/metrics") {
+        logger.info({ requestId, method: req.method, route: label, status: res.statusCode, ms: Math.round(seconds * 1000) }, "request");
+      }
+    });
+    route(req, res, path, requestId);
   };
 
   const server = await startServer(handler, config.host, config.port);
+  const coreOnly = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("this process does not run the core role");
+    return value;
+  };
   return {
     server,
-    orm,
-    directories,
+    get orm() {
+      return coreOnly(core?.orm);
+    },
+    get directories() {
+      return coreOnly(core?.deps.directories);
+    },
+    metrics,
     embedded: embedded !== undefined,
     databaseUrl,
     relay,
     async stop() {
       stopping = true;
-      closing.abort();
+      core?.endStreams();
       await relay?.stop();
       await server.close(config.shutdownTimeoutMs);
-      await eventsNotifier.close();
-      await eventsPool.end();
-      await orm.close();
+      await audit?.close();
+      await core?.stop();
       await embedded?.stop();
     },
   };

@@ -1,25 +1,49 @@
-// `roster` administration commands. They work on the database directly (DATABASE_URL, or
-// the embedded one under the data directory, reusing it if the service is running).
+// `roster`: run the service (`serve`) and administer it. The administration commands work on
+// the database directly (DATABASE_URL, or the embedded one under the data directory, reusing
+// it if the service is running) and print JSON on stdout. Errors go to stderr: exit 2 for a
+// usage or domain error (bad flag, unknown id, invalid value), 1 for anything else. Secrets
+// are printed once, by the command that creates them, and never logged.
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { loadConfig, type Config } from "./config.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
+import { checkId } from "./core/domain/directory.ts";
 import { DomainError } from "./core/domain/errors.ts";
+import { createLogger } from "./platform/logger.ts";
+import { outboxLag, replaySubject } from "./relay/admin.ts";
+import { kafkaPublisher } from "./relay/publisher.ts";
 
-const USAGE = `usage: roster <command> [options]
+export const USAGE = `usage: roster <command> [options]
 
+  serve [--roles core,scim,relay]           run the service (as npm start) with these roles
+                                            (default: ROSTER_ROLES, else all three)
   migrate                                   apply pending database migrations
   api-key create --name NAME --scope admin|read
   api-key list
   api-key revoke ID
   directory create --name NAME --provider okta|entra|google|onelogin|jumpcloud|generic [--strict]
   directory list
+  directory get ID
+  directory suspend ID                      SCIM tokens of the directory stop working
+  directory activate ID
   scim-token create --directory ID [--name NAME]
   scim-token list --directory ID
   scim-token revoke --directory ID ID
+  outbox lag                                unpublished events, relay lease, stuck subjects
+  events replay --directory ID --subject ID [--from-sequence N]
+                                            publish a user's or group's published events to
+                                            Kafka again (same event ids; consumers dedupe)
+
+Configuration comes from the environment (see docs/operations.md). Output is JSON.
+Exit status: 0 success, 2 usage or domain error, 1 any other failure.
 `;
+
+export class UsageError extends Error {}
+
+/** What runCli returns for `serve`: the process keeps running until a signal stops it. */
+export const SERVING = "serving";
 
 async function reachable(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
@@ -33,7 +57,16 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
-async function withDatabase<T>(config: Config, fn: (orm: Orm) => Promise<T>): Promise<T> {
+interface Session {
+  readonly orm: Orm;
+  readonly url: string;
+  /** Migrations this invocation applied. */
+  readonly applied: string[];
+  readonly directories: DirectoryUseCases;
+  readonly config: Config;
+}
+
+async function withDatabase<T>(config: Config, fn: (session: Session) => Promise<T>): Promise<T> {
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (url === undefined) {
@@ -48,11 +81,21 @@ async function withDatabase<T>(config: Config, fn: (orm: Orm) => Promise<T>): Pr
   }
   const orm = await openOrm(url, { poolMax: 2 });
   try {
-    await migrate(orm);
-    return await fn(orm);
+    const applied = await migrate(orm);
+    return await fn({ orm, url, applied, directories: new DirectoryUseCases(new OrmStore(orm)), config });
   } finally {
     await orm.close();
     await stopEmbedded?.();
+  }
+}
+
+/** A pg pool for the raw-SQL commands (outbox, replay), closed after use. */
+async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: url, max: 5 });
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
   }
 }
 
@@ -60,89 +103,187 @@ function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-export async function runCli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      name: { type: "string" },
-      scope: { type: "string" },
-      provider: { type: "string" },
-      directory: { type: "string" },
-      strict: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const [command, sub, arg] = positionals;
-  if (values.help || command === undefined) {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        name: { type: "string" },
+        scope: { type: "string" },
+        provider: { type: "string" },
+        directory: { type: "string" },
+        subject: { type: "string" },
+        "from-sequence": { type: "string" },
+        roles: { type: "string" },
+        strict: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    // Unknown option, missing option value: node's parseArgs throws a TypeError.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const config = loadConfig();
-  const need = (value: string | undefined, flag: string): string => {
-    if (value === undefined) throw new UsageError(`${command} ${sub ?? ""}: ${flag} is required`);
-    return value;
-  };
-  return withDatabase(config, async (orm) => {
-    const directories = new DirectoryUseCases(new OrmStore(orm));
-    switch (`${command} ${sub ?? ""}`.trim()) {
-      case "migrate":
-        process.stdout.write("migrations applied\n");
-        return 0;
-      case "api-key create": {
-        const scope = need(values.scope, "--scope");
-        if (scope !== "admin" && scope !== "read") throw new UsageError("--scope must be admin or read");
-        const { key, secret } = await directories.createApiKey(need(values.name, "--name"), scope);
-        print({ key, secret });
-        process.stderr.write("The secret is shown once; store it now.\n");
-        return 0;
-      }
-      case "api-key list":
-        print(await directories.listApiKeys());
-        return 0;
-      case "api-key revoke":
-        print(await directories.revokeApiKey(need(arg, "ID")));
-        return 0;
-      case "directory create":
-        print(await directories.createDirectory({ name: need(values.name, "--name"), provider: need(values.provider, "--provider"), strict: values.strict }));
-        return 0;
-      case "directory list": {
-        const all = [];
-        let token = "";
-        do {
-          const page = await directories.listDirectories(200, token);
-          all.push(...page.items);
-          token = page.nextPageToken;
-        } while (token !== "");
-        print(all);
-        return 0;
-      }
-      case "scim-token create": {
-        const { token, secret } = await directories.createScimToken(need(values.directory, "--directory"), values.name ?? "scim");
-        print({ token, secret });
-        process.stderr.write("The secret is shown once; give it to the IdP now.\n");
-        return 0;
-      }
-      case "scim-token list":
-        print(await directories.listScimTokens(need(values.directory, "--directory")));
-        return 0;
-      case "scim-token revoke":
-        print(await directories.revokeScimToken(need(values.directory, "--directory"), need(arg, "ID")));
-        return 0;
-      default:
-        throw new UsageError(`unknown command "${positionals.join(" ")}"`);
-    }
-  });
 }
 
-class UsageError extends Error {}
+type Handler = (session: Session) => Promise<void>;
+
+export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
+  const { values, positionals } = parse(argv);
+  const [command, sub, arg, ...extra] = positionals;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (command === undefined) throw new UsageError("no command given");
+
+  if (command === "serve") {
+    if (sub !== undefined) throw new UsageError(`serve takes no arguments, got "${sub}"`);
+    if (values.roles !== undefined) {
+      // services/main.ts is the one way the service runs (signals, bootstrap admin key,
+      // graceful shutdown), and it reads its configuration from the environment through
+      // loadConfig(). --roles is therefore handed over as ROSTER_ROLES before main.ts is
+      // loaded: the CLI is the only module that writes the environment, and only here.
+      // eslint-disable-next-line no-restricted-properties
+      process.env.ROSTER_ROLES = values.roles;
+    }
+    loadConfig(); // a bad --roles or variable is a usage error, reported before anything starts
+    await import("./main.ts"); // resolves once the server listens; main.ts owns the process from here
+    return SERVING;
+  }
+
+  const need = (value: string | undefined, what: string): string => {
+    if (value === undefined || value === "") throw new UsageError(`${command} ${sub ?? ""}: ${what} is required`);
+    return value;
+  };
+  const noMore = (): void => {
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  };
+
+  const commands: Record<string, () => Handler> = {
+    migrate: () => async ({ applied }) => print({ applied }),
+    "api-key create": () => {
+      const scope = need(values.scope, "--scope");
+      if (scope !== "admin" && scope !== "read") throw new UsageError("--scope must be admin or read");
+      const name = need(values.name, "--name");
+      return async ({ directories }) => {
+        const { key, secret } = await directories.createApiKey(name, scope);
+        print({ key, secret });
+        process.stderr.write("The secret is shown once; store it now.\n");
+      };
+    },
+    "api-key list": () => async ({ directories }) => print(await directories.listApiKeys()),
+    "api-key revoke": () => {
+      const id = need(arg, "ID");
+      noMore();
+      return async ({ directories }) => print(await directories.revokeApiKey(id));
+    },
+    "directory create": () => {
+      const name = need(values.name, "--name");
+      const provider = need(values.provider, "--provider");
+      return async ({ directories }) => print(await directories.createDirectory({ name, provider, strict: values.strict }));
+    },
+    "directory list": () => async ({ directories }) => {
+      const all = [];
+      let token = "";
+      do {
+        const page = await directories.listDirectories(200, token);
+        all.push(...page.items);
+        token = page.nextPageToken;
+      } while (token !== "");
+      print(all);
+    },
+    "directory get": () => {
+      const id = need(arg, "ID");
+      noMore();
+      return async ({ directories }) => print(await directories.getDirectory(id));
+    },
+    "directory suspend": () => {
+      const id = need(arg, "ID");
+      noMore();
+      return async ({ directories }) => print(await directories.updateDirectory({ id, state: "suspended" }));
+    },
+    "directory activate": () => {
+      const id = need(arg, "ID");
+      noMore();
+      return async ({ directories }) => print(await directories.updateDirectory({ id, state: "active" }));
+    },
+    "scim-token create": () => {
+      const directory = need(values.directory, "--directory");
+      return async ({ directories }) => {
+        const { token, secret } = await directories.createScimToken(directory, values.name ?? "scim");
+        print({ token, secret });
+        process.stderr.write("The secret is shown once; give it to the IdP now.\n");
+      };
+    },
+    "scim-token list": () => {
+      const directory = need(values.directory, "--directory");
+      return async ({ directories }) => print(await directories.listScimTokens(directory));
+    },
+    "scim-token revoke": () => {
+      const directory = need(values.directory, "--directory");
+      const id = need(arg, "ID");
+      noMore();
+      return async ({ directories }) => print(await directories.revokeScimToken(directory, id));
+    },
+    "outbox lag": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      return async ({ url }) => print(await withPool(url, outboxLag));
+    },
+    "events replay": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      const directoryId = checkId("--directory", need(values.directory, "--directory"));
+      const subjectId = checkId("--subject", need(values.subject, "--subject"));
+      const rawFrom = values["from-sequence"] ?? "1";
+      if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);
+      const fromSequence = BigInt(rawFrom);
+      return async ({ url, directories, config }) => {
+        await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
+        // The Kafka client's log lines go to stderr; stdout carries the JSON result only.
+        const logger = createLogger(config.logLevel, process.stderr);
+        const publisher = kafkaPublisher({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-replay`,
+          topics: [config.kafka.userTopic, config.kafka.groupTopic],
+          partitions: config.kafka.topicPartitions,
+          logger,
+        });
+        try {
+          const result = await withPool(url, (pool) =>
+            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic }),
+          );
+          const { eventIds: _ids, ...summary } = result;
+          print({ directoryId, subjectId, fromSequence: Number(fromSequence), ...summary });
+          if (result.replayed === 0) {
+            process.stderr.write("No published events to replay: wrong ids, or older than the replay window (ROSTER_EVENT_RETENTION_MS).\n");
+          } else if (result.firstSequence !== Number(fromSequence)) {
+            process.stderr.write(`Events before sequence ${result.firstSequence} are past the replay window and were not sent.\n`);
+          }
+        } finally {
+          await publisher.close();
+        }
+      };
+    },
+  };
+
+  const key = sub === undefined ? command : `${command} ${sub}`;
+  const build = commands[key];
+  if (build === undefined) throw new UsageError(`unknown command "${positionals.join(" ")}"`);
+  // Flags are checked before the database is touched.
+  const handler = build();
+  const config = loadConfig();
+  await withDatabase(config, handler);
+  return 0;
+}
 
 if (import.meta.main) {
   runCli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      if (code !== SERVING) process.exit(code);
+    },
     (error: unknown) => {
-      if (error instanceof UsageError || error instanceof DomainError) {
-        process.stderr.write(`roster: ${error.message}\n${error instanceof UsageError ? USAGE : ""}`);
+      if (error instanceof UsageError || error instanceof DomainError || error instanceof ConfigError) {
+        process.stderr.write(`roster: ${error.message}\n${error instanceof UsageError ? `\n${USAGE}` : ""}`);
         process.exit(2);
       }
       process.stderr.write(`roster: ${error instanceof Error ? error.message : String(error)}\n`);

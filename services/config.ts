@@ -37,6 +37,19 @@ export interface Config {
   };
   /** How often an idle StreamEvents call re-reads when no publication wakes it. */
   readonly streamPollMs: number;
+  readonly remap: {
+    /** Users re-derived per transaction when a directory's mapping changes. */
+    readonly batchSize: number;
+    /** Pause between batches, leaving the database to writers. */
+    readonly pauseMs: number;
+  };
+  readonly scim: {
+    /** Requests per second per directory; 0 turns the limit off. */
+    readonly rateLimitPerSecond: number;
+    readonly rateLimitBurst: number;
+    /** How long SCIM audit records are kept. */
+    readonly auditRetentionMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -73,8 +86,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`ROSTER_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
   const coreUrl = str(env, "ROSTER_CORE_URL");
-  if (roles.includes("scim") && !roles.includes("core") && coreUrl === undefined) {
-    throw new ConfigError("ROSTER_CORE_URL is required when the scim role runs without the core role");
+  if (roles.includes("scim") && !roles.includes("core") && (coreUrl === undefined || str(env, "ROSTER_CORE_API_KEY") === undefined)) {
+    throw new ConfigError("ROSTER_CORE_URL and ROSTER_CORE_API_KEY are required when the scim role runs without the core role");
   }
   const config: Config = {
     host: str(env, "ROSTER_HOST") ?? "127.0.0.1",
@@ -103,6 +116,15 @@ export function loadConfig(env: Env = process.env): Config {
       cleanupIntervalMs: int(env, "ROSTER_EVENT_CLEANUP_INTERVAL_MS", 60_000, 1_000, 86_400_000),
     },
     streamPollMs: int(env, "ROSTER_STREAM_POLL_MS", 500, 10, 60_000),
+    remap: {
+      batchSize: int(env, "ROSTER_REMAP_BATCH_SIZE", 250, 1, 10_000),
+      pauseMs: int(env, "ROSTER_REMAP_PAUSE_MS", 0, 0, 60_000),
+    },
+    scim: {
+      rateLimitPerSecond: int(env, "ROSTER_SCIM_RATE_LIMIT", 200, 0, 1_000_000),
+      rateLimitBurst: int(env, "ROSTER_SCIM_RATE_BURST", 400, 1, 1_000_000),
+      auditRetentionMs: int(env, "ROSTER_AUDIT_RETENTION_MS", 30 * 24 * 3_600_000, 3_600_000, 3_650 * 24 * 3_600_000),
+    },
   };
   return Object.freeze(config);
 }

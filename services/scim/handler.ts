@@ -4,7 +4,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../platform/logger.ts";
 import { bearer } from "../core/transport/auth.ts";
 import type { CoreClient } from "./core-client.ts";
-import { ScimError } from "./errors.ts";
+import { errorBody, ScimError } from "./errors.ts";
+import type { AuditBuffer } from "./audit-buffer.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+import type { Metrics } from "../platform/metrics.ts";
+import { newId } from "../core/domain/ids.ts";
+import { auditBody } from "../core/domain/audit.ts";
 import { readJson, send, sendError, type Req, type Res } from "./http.ts";
 import { route, toScimError, type ScimContext } from "./routes.ts";
 
@@ -14,6 +19,9 @@ export interface ScimDeps {
   readonly core: CoreClient;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  readonly rateLimiter: RateLimiter;
+  readonly audit: AuditBuffer;
+  readonly metrics: Metrics;
 }
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
@@ -42,15 +50,40 @@ async function authenticate(core: CoreClient, req: Req): Promise<ScimContext["di
   }
 }
 
-export function scimHandler(deps: ScimDeps): (req: Req, res: Res) => void {
-  return (req, res) => {
+export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: string) => void {
+  return (req, res, requestId) => {
     const started = performance.now();
     const method = (req.method ?? "GET").toUpperCase();
     const url = new URL(req.url ?? "/", "http://scim.invalid");
     const path = url.pathname.slice(SCIM_BASE_PATH.length) || "/";
+    let directoryId: string | null = null;
+    let requestBody: unknown;
+    const finish = (status: number, responseBody: unknown, scimType = "") => {
+      deps.audit.add({
+        id: newId(),
+        directoryId,
+        requestId,
+        method,
+        path: `${path}${url.search}`,
+        status,
+        scimType,
+        latencyMs: Math.round(performance.now() - started),
+        at: new Date(),
+        // Secrets are redacted here, before the record leaves the facade.
+        requestBody: auditBody(requestBody),
+        responseBody: auditBody(responseBody),
+      });
+    };
     const handle = async () => {
       const directory = await authenticate(deps.core, req);
+      directoryId = directory.id;
+      const allowed = deps.rateLimiter.take(directory.id);
+      if (!allowed.allowed) {
+        deps.metrics.scimRateLimited.inc();
+        throw new ScimError(429, "too many requests for this directory; retry later", undefined, { "retry-after": String(allowed.retryAfterSeconds) });
+      }
       const body = WITH_BODY.has(method) ? await readJson(req, deps.maxBodyBytes) : undefined;
+      requestBody = body;
       const ctx: ScimContext = { core: deps.core, directory, baseUrl: baseUrlOf(req), maxBodyBytes: deps.maxBodyBytes };
       const response = await route(ctx, {
         method,
@@ -61,16 +94,17 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res) => void {
         ifNoneMatch: header(req, "if-none-match"),
       });
       send(res, response.status, response.body, response.headers);
-      deps.logger.debug({ method, path, status: response.status, directory: directory.id, ms: Math.round(performance.now() - started) }, "scim request");
+      finish(response.status, response.body);
     };
     handle().catch((error: unknown) => {
       let scim = toScimError(error);
       if (!scim) {
-        deps.logger.error({ err: error, method, path }, "unexpected error in SCIM request");
+        deps.logger.error({ err: error, method, path, requestId }, "unexpected error in SCIM request");
         scim = new ScimError(500, "internal error");
       }
       if (!res.headersSent) sendError(res, scim);
-      deps.logger.debug({ method, path, status: scim.status, scimType: scim.scimType }, "scim request refused");
+      deps.metrics.scimErrors.inc({ status: String(scim.status), scim_type: scim.scimType ?? "" });
+      finish(scim.status, errorBody(scim), scim.scimType);
     });
   };
 }

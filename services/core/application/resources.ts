@@ -3,7 +3,7 @@
 // and appends one event per fact to the outbox in that same transaction.
 import { checkId, isId, type Directory } from "../domain/directory.ts";
 import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
-import { groupEvent, groupRef, userEvent, type NewEvent } from "../domain/events.ts";
+import { groupEvent, groupRef, userEvent, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import {
@@ -54,10 +54,28 @@ export interface MemberChanges {
 const MAX_FILTER_LENGTH = 4096;
 const MAX_MEMBERS_PER_CALL = 100_000;
 
+/** One user's membership change, as a role deriver sees it. */
+export interface MembershipDelta {
+  readonly userId: string;
+  readonly joined: readonly GroupRef[];
+  readonly left: readonly GroupRef[];
+}
+
+/**
+ * Derives what membership changes mean beyond membership (roles, in the mapping module).
+ * Runs inside the membership change's transaction with the users locked; returns the extra
+ * events and sets the versions it used in `versions`.
+ */
+export interface MembershipHook {
+  rolesChanged(repos: Repositories, directoryId: string, deltas: readonly MembershipDelta[], versions: Map<string, number>, now: Date): Promise<NewEvent[]>;
+}
+
 export class ResourceUseCases {
   private readonly store: Store;
-  constructor(store: Store) {
+  private readonly membershipHook: MembershipHook | undefined;
+  constructor(store: Store, membershipHook?: MembershipHook) {
     this.store = store;
+    this.membershipHook = membershipHook;
   }
 
   // ---- users
@@ -328,6 +346,13 @@ export class ResourceUseCases {
       const v = user.version + 1;
       versions.set(user.id, v);
       events.push(userEvent({ ...user, updatedAt: now }, v, "user.removed_from_group", { group: ref }));
+    }
+    if (this.membershipHook) {
+      const deltas: MembershipDelta[] = [
+        ...live.filter((u) => addedSet.has(u.id)).map((u) => ({ userId: u.id, joined: [ref], left: [] })),
+        ...removedUsers.map((u) => ({ userId: u.id, joined: [], left: [ref] })),
+      ];
+      events.push(...(await this.membershipHook.rolesChanged(repos, group.directoryId, deltas, versions, now)));
     }
     await repos.users.setVersions(versions, now);
     return after(version);

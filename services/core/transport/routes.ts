@@ -1,18 +1,24 @@
 // The core's Connect surface: every service, behind error mapping and API-key auth.
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
-import { directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
+import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
+import type { AuditUseCases } from "../application/audit.ts";
+import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
   readonly resources: ResourceUseCases;
+  readonly audit: AuditUseCases;
+  /** MappingService; absent, the service is not served. */
+  readonly mapping?: { routes(router: ConnectRouter): void } | undefined;
+  readonly metrics?: Metrics | undefined;
   readonly logger: Logger;
   readonly internalSecret: string;
   /** EventService's dependencies; absent, the service is not served. */
@@ -44,13 +50,40 @@ function errorInterceptor(logger: Logger): Interceptor {
   };
 }
 
+/** Counts calls and their latency by procedure and final code. */
+function metricsInterceptor(metrics: Metrics): Interceptor {
+  return (next) => async (req) => {
+    const procedure = `${req.service.typeName}/${req.method.name}`;
+    const started = performance.now();
+    let code = "ok";
+    try {
+      return await next(req);
+    } catch (error) {
+      code = Code[ConnectError.from(error).code] ?? "unknown";
+      throw error;
+    } finally {
+      metrics.rpcRequests.inc({ procedure, code });
+      metrics.rpcDuration.observe({ procedure }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
 export function coreInterceptors(deps: CoreDeps): Interceptor[] {
-  return [errorInterceptor(deps.logger), authInterceptor(deps.directories, deps.internalSecret, deps.logger)];
+  return [
+    ...(deps.metrics ? [metricsInterceptor(deps.metrics)] : []),
+    errorInterceptor(deps.logger),
+    authInterceptor(deps.directories, deps.internalSecret, deps.logger),
+  ];
 }
 
 export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(DirectoryService, { ...directoryServiceImpl(deps.directories), ...resourceServiceImpl(deps.resources) });
+    router.service(DirectoryService, {
+      ...directoryServiceImpl(deps.directories),
+      ...resourceServiceImpl(deps.resources),
+      ...auditServiceImpl(deps.audit),
+    });
+    deps.mapping?.routes(router);
     if (deps.events) router.service(EventService, eventServiceImpl({ ...deps.events, directories: deps.directories }));
   };
 }

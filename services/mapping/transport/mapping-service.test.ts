@@ -14,8 +14,7 @@ import {
   type RoleRule,
 } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { queryDatabase } from "../../testing/database.ts";
-import { startTestRoster, type TestRoster } from "../../testing/roster.ts";
-import { OrmStore } from "../../core/persistence/store.ts";
+import type { TestRoster } from "../../testing/roster.ts";
 import { ADA, PAYLOADS } from "../domain/testdata/payloads.ts";
 import { serveMapping, type MappingServer } from "./testing.ts";
 
@@ -23,13 +22,12 @@ let t: TestRoster;
 let m: MappingServer;
 
 beforeAll(async () => {
-  t = await startTestRoster();
-  m = await serveMapping(t, { batchSize: 7 });
+  m = await serveMapping();
+  t = m.t;
 });
 
 afterAll(async () => {
   await m?.stop();
-  await t?.stop();
 });
 
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -296,22 +294,23 @@ describe("the membership hook", () => {
     const { group: other } = await core.createGroup({ directoryId: dir, resource: { displayName: "Book club" }, memberUserIds: [] });
     const v = await m.client.updateMapping({ directoryId: dir, roleRules: [{ match: GroupMatch.EXTERNAL_ID, value: "ext-ops", roles: ["oncall", "ops"] } as RoleRule] });
     await waitForJob(dir, v.job!.id);
-    const store = new OrmStore(t.roster.orm);
-    // What changeMembers does after adding the user to a group, with the hook call added.
-    const addTo = async (g: typeof group) =>
-      store.transact(async (repos) => {
-        const [locked] = await repos.users.lockLive(dir, [user!.id]);
-        await repos.memberships.add(dir, g!.id, [user!.id], new Date());
-        const versions = new Map([[user!.id, locked!.version + 1]]);
-        const events = await m.module.mapping.rolesChanged(repos, dir, [{ userId: user!.id, joined: [{ id: g!.id, displayName: g!.displayName, externalId: g!.externalId || null }], left: [] }], versions, new Date());
-        await repos.users.setVersions(versions, new Date());
-        return { events, version: versions.get(user!.id) };
-      });
+    // Joining through the real membership path: the roles follow, numbered after the join.
+    const eventsOf = () =>
+      queryDatabase<{ type: string; sequence: string; payload: { roles?: string[]; rolesAdded?: string[]; rolesRemoved?: string[] } }>(
+        t.database.url,
+        "SELECT type, sequence, payload FROM outbox_events WHERE subject_id = $1 ORDER BY sequence",
+        [user!.id],
+      );
+    const addTo = async (g: typeof group) => {
+      const before = (await eventsOf()).length;
+      await core.addGroupMembers({ directoryId: dir, groupId: g!.id, userIds: [user!.id] });
+      return (await eventsOf()).slice(before);
+    };
     const joined = await addTo(group);
-    expect(joined.events).toHaveLength(1);
-    expect(joined.events[0]).toMatchObject({ type: "user.roles_changed", sequence: 3, payload: { roles: ["oncall", "ops"], rolesAdded: ["oncall", "ops"], rolesRemoved: [] } });
-    expect(joined.version).toBe(3);
+    expect(joined.map((e) => e.type)).toEqual(["user.added_to_group", "user.roles_changed"]);
+    expect(joined[1]).toMatchObject({ sequence: "3", payload: { roles: ["oncall", "ops"], rolesAdded: ["oncall", "ops"], rolesRemoved: [] } });
+    expect((await core.getUser({ directoryId: dir, id: user!.id })).user?.version).toBe(3n);
     const book = await addTo(other);
-    expect(book.events).toEqual([]);
+    expect(book.map((e) => e.type)).toEqual(["user.added_to_group"]);
   });
 });

@@ -1,0 +1,185 @@
+// Operator tools around the relay (used by `roster outbox lag` and `roster events replay`):
+// the outbox lag read straight from SQL, and re-publishing one subject's already-published
+// events to Kafka. Neither takes the relay lease nor writes a row: replay sends copies of
+// events the relay already published, with the same event ids (ce_id) and positions, in
+// sequence order, through the same Publisher and codec, so consumers dedupe them.
+import type pg from "pg";
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
+import { cloudEventHeaders, encodeEvent, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import type { OutboundMessage, Publisher } from "./publisher.ts";
+
+type Queryable = Pick<pg.Pool, "query">;
+
+export interface LeaseStatus {
+  /** Lease (relay group) name; the relay uses "default". */
+  readonly name: string;
+  /** `host:pid:suffix` of the relay holding it; null after a graceful release. */
+  readonly holder: string | null;
+  /** Fencing epoch: goes up by one at every takeover. */
+  readonly epoch: number;
+  /** ISO time the lease expires unless renewed; null when released. */
+  readonly expiresAt: string | null;
+  /** True while unexpired: some relay is active. */
+  readonly active: boolean;
+  /** The last global position assigned by this relay group. */
+  readonly position: number;
+}
+
+export interface StuckSubject {
+  readonly subjectId: string;
+  readonly subjectType: string;
+  readonly directoryId: string;
+  /** Last sequence published for the subject (relay_subject_cursors; 0 when none). */
+  readonly publishedSequence: number;
+  /** Lowest committed, unpublished sequence: not publishedSequence + 1, so the relay waits. */
+  readonly nextSequence: number;
+  readonly unpublished: number;
+  readonly oldestAgeSeconds: number;
+}
+
+export interface OutboxLag {
+  /** Committed rows not yet published. */
+  readonly unpublished: number;
+  /** Age of the oldest of them (0 when none). */
+  readonly oldestUnpublishedAgeSeconds: number;
+  readonly lastPublishedPosition: number;
+  readonly lastPublishedAt: string | null;
+  readonly leases: LeaseStatus[];
+  /**
+   * Subjects whose lowest committed unpublished sequence does not follow their cursor: the
+   * relay holds them back. Transient while a transaction is in flight; persistent means a
+   * missing row (at most 20 listed, oldest first).
+   */
+  readonly stuckSubjects: StuckSubject[];
+  /** The oldest transaction holding a transaction id in this database: it holds the relay's horizon back. */
+  readonly oldestTransaction: { pid: number; ageSeconds: number; state: string | null; applicationName: string | null } | null;
+}
+
+export async function outboxLag(db: Queryable): Promise<OutboxLag> {
+  const [lag, leases, published, stuck, oldest] = await Promise.all([
+    db.query<{ n: string; age: number | null }>(
+      "SELECT count(*)::text AS n, extract(epoch FROM now() - min(occurred_at))::float8 AS age FROM outbox_events WHERE position IS NULL",
+    ),
+    db.query<{ name: string; holder: string | null; epoch: string; expires_at: Date | null; active: boolean; position: string }>(
+      `SELECT name, holder, epoch::text, CASE WHEN isfinite(expires_at) THEN expires_at END AS expires_at,
+              expires_at > now() AS active, position::text
+         FROM relay_leases ORDER BY name`,
+    ),
+    db.query<{ at: Date | null }>("SELECT max(published_at) AS at FROM outbox_events WHERE position IS NOT NULL"),
+    db.query<{ subject_id: string; subject_type: string; directory_id: string; cursor: string; next: string; n: string; age: number }>(
+      `WITH pending AS (
+         SELECT subject_id, min(subject_type) AS subject_type, min(directory_id::text) AS directory_id,
+                min(sequence) AS next, count(*) AS n, min(occurred_at) AS oldest
+           FROM outbox_events WHERE position IS NULL GROUP BY subject_id
+       )
+       SELECT p.subject_id, p.subject_type, p.directory_id, coalesce(c.sequence, 0)::text AS cursor, p.next::text, p.n::text,
+              extract(epoch FROM now() - p.oldest)::float8 AS age
+         FROM pending p LEFT JOIN relay_subject_cursors c USING (subject_id)
+        WHERE p.next <> coalesce(c.sequence, 0) + 1
+        ORDER BY p.oldest LIMIT 20`,
+    ),
+    db.query<{ pid: number; age: number; state: string | null; application_name: string | null }>(
+      `SELECT pid, extract(epoch FROM now() - xact_start)::float8 AS age, state, application_name
+         FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+        ORDER BY xact_start LIMIT 1`,
+    ),
+  ]);
+  const leaseRows = leases.rows.map((r) => ({
+    name: r.name,
+    holder: r.holder,
+    epoch: Number(r.epoch),
+    expiresAt: r.expires_at ? r.expires_at.toISOString() : null,
+    active: r.active,
+    position: Number(r.position),
+  }));
+  const o = oldest.rows[0];
+  return {
+    unpublished: Number(lag.rows[0]?.n ?? 0),
+    oldestUnpublishedAgeSeconds: Math.max(0, lag.rows[0]?.age ?? 0),
+    lastPublishedPosition: Math.max(0, ...leaseRows.map((l) => l.position)),
+    lastPublishedAt: published.rows[0]?.at ? published.rows[0].at.toISOString() : null,
+    leases: leaseRows,
+    stuckSubjects: stuck.rows.map((r) => ({
+      subjectId: r.subject_id,
+      subjectType: r.subject_type,
+      directoryId: r.directory_id,
+      publishedSequence: Number(r.cursor),
+      nextSequence: Number(r.next),
+      unpublished: Number(r.n),
+      oldestAgeSeconds: Math.max(0, r.age),
+    })),
+    oldestTransaction: o ? { pid: o.pid, ageSeconds: Math.max(0, o.age), state: o.state, applicationName: o.application_name } : null,
+  };
+}
+
+/** The Kafka message of a published event: what the relay sent (same topic, key, value, headers). */
+export function replayMessage(row: StoredEvent, topics: { readonly userTopic: string; readonly groupTopic: string }): OutboundMessage {
+  return {
+    topic: row.subjectType === "user" ? topics.userTopic : topics.groupTopic,
+    key: row.subjectId,
+    value: encodeEvent(eventToPb(row, row.position)),
+    headers: cloudEventHeaders(row),
+  };
+}
+
+export interface ReplayOptions {
+  readonly directoryId: string;
+  readonly subjectId: string;
+  /** First sequence to send (default 1). */
+  readonly fromSequence?: bigint;
+  readonly userTopic: string;
+  readonly groupTopic: string;
+  /** Events per send (default 500). */
+  readonly batchSize?: number;
+}
+
+export interface ReplayResult {
+  readonly replayed: number;
+  /** First and last sequence sent; null when nothing was. */
+  readonly firstSequence: number | null;
+  readonly lastSequence: number | null;
+  readonly eventIds: string[];
+  /** The subject's rows the relay has not published yet (not replayed; the relay sends them). */
+  readonly unpublished: number;
+}
+
+/**
+ * Sends one subject's published events again, in sequence order, one acknowledged batch at a
+ * time. Events deleted after the replay window (ROSTER_EVENT_RETENTION_MS) are gone: the
+ * result's firstSequence says where the replay really started.
+ */
+export async function replaySubject(db: Queryable, publisher: Publisher, options: ReplayOptions): Promise<ReplayResult> {
+  const batchSize = options.batchSize ?? 500;
+  let after = (options.fromSequence ?? 1n) - 1n;
+  const ids: string[] = [];
+  let first: bigint | null = null;
+  let last: bigint | null = null;
+  for (;;) {
+    const { rows } = await db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM outbox_events
+        WHERE subject_id = $1 AND directory_id = $2 AND sequence > $3 AND position IS NOT NULL
+        ORDER BY sequence LIMIT $4`,
+      [options.subjectId, options.directoryId, after.toString(), batchSize],
+    );
+    if (rows.length === 0) break;
+    const events = rows.map(toStoredEvent);
+    await publisher.publish(events.map((e) => replayMessage(e, options)));
+    for (const e of events) ids.push(e.id);
+    first ??= events[0]!.sequence;
+    last = events.at(-1)!.sequence;
+    after = last;
+    if (rows.length < batchSize) break;
+  }
+  const { rows } = await db.query<{ n: string }>(
+    "SELECT count(*)::text AS n FROM outbox_events WHERE subject_id = $1 AND directory_id = $2 AND position IS NULL",
+    [options.subjectId, options.directoryId],
+  );
+  return {
+    replayed: ids.length,
+    firstSequence: first === null ? null : Number(first),
+    lastSequence: last === null ? null : Number(last),
+    eventIds: ids,
+    unpublished: Number(rows[0]?.n ?? 0),
+  };
+}
