@@ -17,11 +17,10 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createRosterClients } from "../sdk/src/index.ts";
 import { Kafka, logLevel } from "kafkajs";
-import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { EventSchema, EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
@@ -113,12 +112,7 @@ async function latency(): Promise<void> {
   });
   const roster = await startRoster(config, logger);
   const key = (await roster.directories.bootstrapAdminKey())!.secret;
-  const transport = createConnectTransport({
-    baseUrl: roster.server.url,
-    httpVersion: "1.1",
-    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))],
-  });
-  const admin = createClient(DirectoryService, transport);
+  const { directory: admin, events } = createRosterClients({ baseUrl: roster.server.url, apiKey: key });
   const { directory } = await admin.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
   const directoryId = directory!.id;
   const { secret } = await admin.createScimToken({ directoryId, name: "bench" });
@@ -160,7 +154,6 @@ async function latency(): Promise<void> {
     },
   });
   const abort = new AbortController();
-  const events = createClient(EventService, transport);
   const head = await events.listEvents({ directoryId, pageSize: 1000 });
   const streaming = (async () => {
     try {

@@ -21,9 +21,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { createRosterClients } from "../sdk/src/index.ts";
+import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { createTestDatabase, queryDatabase } from "../services/testing/database.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -202,14 +201,7 @@ async function main(): Promise<void> {
       if (adminKey === "") await new Promise((r) => setTimeout(r, 50));
     }
     if (adminKey === "") throw new Error("Roster wrote no admin key");
-    const admin = createClient(
-      DirectoryService,
-      createConnectTransport({
-        baseUrl: rosterUrl,
-        httpVersion: "1.1",
-        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${adminKey}`), next(req))],
-      }),
-    );
+    const { directory: admin } = createRosterClients({ baseUrl: rosterUrl, apiKey: adminKey });
     const { directory } = await admin.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
     const { secret } = await admin.createScimToken({ directoryId: directory!.id, name: "bench" });
     const { directory: baselineDirectory } = await admin.createDirectory({ name: "bench baseline", provider: ProviderKind.GENERIC });

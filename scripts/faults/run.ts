@@ -17,11 +17,10 @@ import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createRosterClients } from "../../sdk/src/index.ts";
 import { Kafka, logLevel } from "kafkajs";
-import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { EventSchema, EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../../services/config.ts";
 import { createLogger } from "../../services/platform/logger.ts";
 import { startRoster } from "../../services/app.ts";
@@ -86,12 +85,7 @@ try {
   const config = loadConfig({ ...env, ROSTER_ROLES: "core,scim", ROSTER_PORT: "0" });
   roster = await startRoster(config, createLogger("fatal"));
   const key = (await roster.directories.bootstrapAdminKey())!.secret;
-  const transport = createConnectTransport({
-    baseUrl: roster.server.url,
-    httpVersion: "1.1",
-    interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))],
-  });
-  const admin = createClient(DirectoryService, transport);
+  const { directory: admin, events } = createRosterClients({ baseUrl: roster.server.url, apiKey: key });
   const { directory } = await admin.createDirectory({ name: "faults", provider: ProviderKind.OKTA });
   const directoryId = directory!.id;
   const { secret } = await admin.createScimToken({ directoryId, name: "faults" });
@@ -122,7 +116,6 @@ try {
     },
   });
   const streamSeen: Array<{ id: string; subject: string; sequence: number }> = [];
-  const events = createClient(EventService, transport);
   const streamAbort = new AbortController();
   let streamReconnects = 0;
   const streaming = (async () => {

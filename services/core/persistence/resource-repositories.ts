@@ -15,7 +15,7 @@ import type { ResourceType } from "../domain/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
 import { isForeignKeyViolation, isUniqueViolation, type Sql } from "./sql.ts";
 
-interface UserRow {
+export interface UserRow {
   id: string;
   directory_id: string;
   user_name: string;
@@ -44,10 +44,10 @@ interface GroupRow {
 }
 
 // The ORM's driver hands timestamps over as text; the domain wants Dates.
-const date = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
+export const date = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
 const optionalDate = (v: Date | string | null): Date | null => (v === null ? null : date(v));
 
-const toUser = (r: UserRow): UserRecord => ({
+export const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
   directoryId: r.directory_id,
   userName: r.user_name,
@@ -136,21 +136,26 @@ export function userRepository(sql: Sql): UserRepository {
         sql(`INSERT INTO users (${USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, userParams(u)),
       );
     },
-    async insertUnlessTombstoned(u, events) {
+    async insertUnlessTombstoned(u, events, mappingVersion) {
+      // $21: the mapping version the events' canonical users assume (NULL: no check). Two
+      // index probes, in the same snapshot as the insert.
       const rows = await guarded(u, () =>
         sql<{ n: string }>(
           `WITH inserted AS (
              INSERT INTO users (${USER_COLUMNS})
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-             WHERE $4::text IS NULL OR NOT EXISTS (
-               SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL)
+             WHERE ($4::text IS NULL OR NOT EXISTS (
+               SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL))
+             AND ($21::bigint IS NULL OR (
+               coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+               AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
              RETURNING id
            ), logged AS (
              INSERT INTO outbox_events (${EVENT_COLUMNS})
              SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM inserted)
            )
            SELECT count(*) AS n FROM inserted`,
-          [...userParams(u), ...eventParams(events)],
+          [...userParams(u), ...eventParams(events), mappingVersion ?? null],
         ),
       );
       return Number(rows[0]?.n ?? 0) === 1;

@@ -2,12 +2,11 @@
 // resource repositories).
 import type { Sql } from "../../core/persistence/sql.ts";
 import type { ProviderKind } from "../../core/domain/directory.ts";
-import type { Json, UserRecord, UserState } from "../../core/domain/resources.ts";
+import { date, toUser, type UserRow } from "../../core/persistence/resource-repositories.ts";
 import type { MappingRepository, MappingVersion, RemapJob, RemapJobState, StoredMapping } from "../application/ports.ts";
 import type { EffectiveRule, MappingRule, RoleRule } from "../domain/model.ts";
 import type { Segment } from "../domain/remap.ts";
 
-const date = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
 
 interface MappingRow {
   directory_id: string;
@@ -40,20 +39,6 @@ interface JobRow {
   error: string | null;
 }
 
-interface UserRow {
-  id: string;
-  directory_id: string;
-  user_name: string;
-  external_id: string | null;
-  active: boolean;
-  state: string;
-  display_name: string | null;
-  resource: Json;
-  version: string;
-  created_at: Date | string;
-  updated_at: Date | string;
-  deleted_at: Date | string | null;
-}
 
 const toMapping = (r: MappingRow): StoredMapping => ({
   directoryId: r.directory_id,
@@ -86,20 +71,6 @@ const toJob = (r: JobRow): RemapJob => ({
   error: r.error,
 });
 
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  directoryId: r.directory_id,
-  userName: r.user_name,
-  externalId: r.external_id,
-  active: r.active,
-  state: r.state as UserState,
-  displayName: r.display_name,
-  resource: r.resource,
-  version: Number(r.version),
-  createdAt: date(r.created_at),
-  updatedAt: date(r.updated_at),
-  deletedAt: r.deleted_at === null ? null : date(r.deleted_at),
-});
 
 export function mappingRepository(sql: Sql): MappingRepository {
   const jobColumns = "id, directory_id, state, from_segments, to_version, cursor, users_total, users_processed, users_changed, started_at, ended_at, error";
@@ -111,6 +82,14 @@ export function mappingRepository(sql: Sql): MappingRepository {
     async get(directoryId) {
       const [row] = await sql<MappingRow>("SELECT * FROM mappings WHERE directory_id = $1", [directoryId]);
       return row && toMapping(row);
+    },
+    async state(directoryId) {
+      const [row] = await sql<{ version: string | null; job: JobRow | null }>(
+        `SELECT (SELECT version FROM mappings WHERE directory_id = $1) AS version,
+                (SELECT row_to_json(j) FROM (SELECT ${jobColumns} FROM remap_jobs WHERE directory_id = $1 AND state = 'running') j) AS job`,
+        [directoryId],
+      );
+      return { version: Number(row?.version ?? 0), running: row?.job ? toJob(row.job) : undefined };
     },
     async lock(directoryId, now) {
       await sql(
