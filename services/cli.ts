@@ -3,17 +3,16 @@
 // it if the service is running) and print JSON on stdout. Errors go to stderr: exit 2 for a
 // usage or domain error (bad flag, unknown id, invalid value), 1 for anything else. Secrets
 // are printed once, by the command that creates them, and never logged.
+//
+// The ORM, pg, Kafka and logging modules are loaded only by the commands that use them, so
+// `--help` and usage errors answer at once.
 import { parseArgs } from "node:util";
-import pg from "pg";
+import type pg from "pg";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { migrate, openOrm, startEmbeddedPostgres, type Orm } from "./core/persistence/database.ts";
-import { OrmStore } from "./core/persistence/store.ts";
-import { DirectoryUseCases } from "./core/application/directories.ts";
+import type { Orm } from "./core/persistence/database.ts";
+import type { DirectoryUseCases } from "./core/application/directories.ts";
 import { checkId } from "./core/domain/directory.ts";
 import { DomainError } from "./core/domain/errors.ts";
-import { createLogger } from "./platform/logger.ts";
-import { outboxLag, replaySubject } from "./relay/admin.ts";
-import { kafkaPublisher } from "./relay/publisher.ts";
 
 export const USAGE = `usage: roster <command> [options]
 
@@ -46,6 +45,7 @@ export class UsageError extends Error {}
 export const SERVING = "serving";
 
 async function reachable(url: string): Promise<boolean> {
+  const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
   try {
     await client.connect();
@@ -67,6 +67,9 @@ interface Session {
 }
 
 async function withDatabase<T>(config: Config, fn: (session: Session) => Promise<T>): Promise<T> {
+  const { migrate, openOrm, startEmbeddedPostgres } = await import("./core/persistence/database.ts");
+  const { OrmStore } = await import("./core/persistence/store.ts");
+  const { DirectoryUseCases } = await import("./core/application/directories.ts");
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (url === undefined) {
@@ -91,6 +94,7 @@ async function withDatabase<T>(config: Config, fn: (session: Session) => Promise
 
 /** A pg pool for the raw-SQL commands (outbox, replay), closed after use. */
 async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const { default: pg } = await import("pg");
   const pool = new pg.Pool({ connectionString: url, max: 5 });
   try {
     return await fn(pool);
@@ -228,7 +232,10 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     },
     "outbox lag": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
-      return async ({ url }) => print(await withPool(url, outboxLag));
+      return async ({ url }) => {
+        const { outboxLag } = await import("./relay/admin.ts");
+        print(await withPool(url, outboxLag));
+      };
     },
     "events replay": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
@@ -239,6 +246,9 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       const fromSequence = BigInt(rawFrom);
       return async ({ url, directories, config }) => {
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
+        const { replaySubject } = await import("./relay/admin.ts");
+        const { kafkaPublisher } = await import("./relay/publisher.ts");
+        const { createLogger } = await import("./platform/logger.ts");
         // The Kafka client's log lines go to stderr; stdout carries the JSON result only.
         const logger = createLogger(config.logLevel, process.stderr);
         const publisher = kafkaPublisher({

@@ -14,20 +14,24 @@ logger.info({ url: roster.server.url, roles: config.roles, embedded: roster.embe
 
 const lines = [
   `Roster is listening on ${roster.server.url} (started in ${startupMs} ms)`,
-  `  Connect/gRPC/gRPC-web: ${roster.server.url}/roster.directory.v1.DirectoryService/...`,
+  ...(config.roles.includes("core") ? [`  Connect/gRPC/gRPC-web: ${roster.server.url}/roster.directory.v1.DirectoryService/...`] : []),
+  ...(config.roles.includes("scim") ? [`  SCIM 2.0: ${roster.server.url}/scim/v2`] : []),
   `  health: ${roster.server.url}/healthz   readiness: ${roster.server.url}/readyz`,
-  `  database: ${roster.embedded ? `embedded Postgres in ${path.resolve(config.dataDir, "pg")}` : "DATABASE_URL"}`,
+  `  roles: ${config.roles.join(", ")}`,
+  `  database: ${roster.embedded ? `embedded Postgres in ${path.resolve(config.dataDir, "pg")}` : config.roles.includes("scim") && config.roles.length === 1 ? "none (SCIM facade)" : "DATABASE_URL"}`,
 ];
-// The first admin key is written to a file only the owner can read, never to the log.
-const bootstrap = await roster.directories.bootstrapAdminKey();
+// On the embedded default, the first admin key is made for the newcomer and written to a
+// file only the owner can read, never to the log. Elsewhere (a real database, a read-only
+// container) operators create keys with the CLI.
+const bootstrap = roster.embedded && config.roles.includes("core") ? await roster.directories.bootstrapAdminKey() : undefined;
 if (bootstrap) {
   await mkdir(config.dataDir, { recursive: true });
   const keyFile = path.resolve(config.dataDir, "admin-api-key");
   await writeFile(keyFile, `${bootstrap.secret}\n`, { mode: 0o600 });
   await chmod(keyFile, 0o600);
   lines.push(`  admin API key: created; read it from ${keyFile} (send it as "authorization: Bearer <key>")`);
-} else {
-  lines.push(`  admin API key: one exists; create more with "npm run roster -- api-key create --name NAME --scope admin"`);
+} else if (config.roles.includes("core")) {
+  lines.push(`  admin API key: create one with "npm run roster -- api-key create --name NAME --scope admin"`);
 }
 process.stdout.write(`${lines.join("\n")}\n`);
 
