@@ -8,6 +8,7 @@ import { loadConfig, type Config } from "../config.ts";
 import { createLogger } from "../platform/logger.ts";
 import { startRoster, type Roster } from "../app.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { testKafkaBrokers } from "./kafka.ts";
 
 export interface TestRoster {
   readonly roster: Roster;
@@ -39,7 +40,14 @@ export async function startTestRoster(env: Record<string, string> = {}): Promise
   });
   // The relay role is opt-in for tests (pass ROSTER_ROLES and unique topics): most tests
   // do not need Kafka, and parallel files must not publish to shared topics.
-  const config: Config = loadConfig({ ROSTER_PORT: "0", DATABASE_URL: database.url, ROSTER_LOG_LEVEL: "debug", ROSTER_ROLES: "core,scim", ...env });
+  const config: Config = loadConfig({
+    ROSTER_PORT: "0",
+    DATABASE_URL: database.url,
+    ROSTER_LOG_LEVEL: "debug",
+    ROSTER_ROLES: "core,scim",
+    KAFKA_BROKERS: testKafkaBrokers().join(","),
+    ...env,
+  });
   const logger = createLogger(config.logLevel, sink);
   let roster = await startRoster(config, logger);
   const bootstrap = await roster.directories.bootstrapAdminKey();
