@@ -88,7 +88,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const store = new OrmStore(orm);
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
-  const resources = new ResourceUseCases(store, mapping.mapping);
+  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection);
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });

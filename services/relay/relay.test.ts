@@ -87,6 +87,12 @@ describe("relay to Kafka", () => {
     const added = events[2]!.payload;
     if (added.case === "userAddedToGroup") expect(added.value.group?.displayName).toBe("eng");
     else throw new Error(`expected userAddedToGroup, got ${added.case}`);
+    // Every user event carries the canonical user as of it (Okta preset: userName lower-cased).
+    for (const e of events) {
+      const canonical = (e.payload.value as { canonical?: { username: string; version: bigint; groupIds: string[] } } | undefined)?.canonical;
+      expect(canonical, e.type).toMatchObject({ username: "ada@example.com", version: e.sequence });
+    }
+    if (added.case === "userAddedToGroup") expect(added.value.canonical?.groupIds).toEqual([group!.id]);
 
     // Group events go to the group topic, keyed by the group.
     const groupEvents = await eventually(() => reader.messages.filter((m) => m.key === group!.id).length >= 2 && reader.messages.filter((m) => m.key === group!.id));

@@ -3,7 +3,7 @@
 // and appends one event per fact to the outbox in that same transaction.
 import { checkId, isId, type Directory } from "../domain/directory.ts";
 import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
-import { groupEvent, groupRef, userEvent, type GroupRef, type NewEvent } from "../domain/events.ts";
+import { groupEvent, groupRef, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import {
@@ -15,10 +15,12 @@ import {
   sameJson,
   userFields,
   type GroupRecord,
+  type Json,
   type UserRecord,
 } from "../domain/resources.ts";
 import type { AttrRef } from "../domain/scim/ast.ts";
 import { parseAttributeList, parseFilter } from "../domain/scim/filter.ts";
+import type { CanonicalInput, CanonicalProjector } from "./canonical.ts";
 import type { MemberRow, Repositories, Store } from "./store.ts";
 
 export interface ListOptions {
@@ -73,9 +75,12 @@ export interface MembershipHook {
 export class ResourceUseCases {
   private readonly store: Store;
   private readonly membershipHook: MembershipHook | undefined;
-  constructor(store: Store, membershipHook?: MembershipHook) {
+  private readonly projector: CanonicalProjector | undefined;
+  /** With a projector, every user event's payload carries the user's canonical form. */
+  constructor(store: Store, membershipHook?: MembershipHook, projector?: CanonicalProjector) {
     this.store = store;
     this.membershipHook = membershipHook;
+    this.projector = projector;
   }
 
   // ---- users
@@ -95,20 +100,28 @@ export class ResourceUseCases {
       deletedAt: null,
     };
     // The common case is one atomic statement, the user with its event (the directory's
-    // existence is the foreign key's job): no explicit transaction, one round trip.
-    if (await this.store.read.users.insertUnlessTombstoned(fresh, [userEvent(fresh, 1, "user.created")])) return fresh;
-    // The IdP is re-provisioning someone it deleted: they keep their id and history.
+    // existence is the foreign key's job): no explicit transaction, one round trip. The
+    // canonical user comes from the rules cached in memory; the statement checks they are
+    // still the directory's current ones, and writes nothing otherwise.
+    const speculation = this.projector?.speculate(dirId, fresh);
+    if (!this.projector || speculation) {
+      const event = userEvent(fresh, 1, "user.created", speculation?.payload);
+      if (await this.store.read.users.insertUnlessTombstoned(fresh, [event], speculation?.mappingVersion)) return fresh;
+    }
+    // Rules not known or changed, or the IdP is re-provisioning someone it deleted (they keep
+    // their id and history).
     return this.store.transact(async (repos) => {
-      const tombstone = await repos.users.findTombstoneForUpdate(dirId, fields.externalId!);
+      const tombstone = fields.externalId === null ? undefined : await repos.users.findTombstoneForUpdate(dirId, fields.externalId);
       if (!tombstone) {
-        // Revived by a concurrent create in between: this one is a plain create again.
+        // No tombstone, or revived by a concurrent create in between: a plain create.
         await repos.users.insert(fresh);
-        await repos.outbox.append([userEvent(fresh, 1, "user.created")]);
+        await repos.outbox.append(await this.userEvents(repos, dirId, [{ user: fresh, groups: [], type: "user.created" }]));
         return fresh;
       }
+      // A tombstone has no memberships left (deleteUser removed them).
       const user: UserRecord = { ...fresh, id: tombstone.id, version: tombstone.version + 1, createdAt: tombstone.createdAt };
       await repos.users.update(user);
-      await repos.outbox.append([userEvent(user, user.version, "user.created", { relinked: true })]);
+      await repos.outbox.append(await this.userEvents(repos, dirId, [{ user, groups: [], type: "user.created", extra: { relinked: true } }]));
       return user;
     });
   }
@@ -146,12 +159,12 @@ export class ResourceUseCases {
       const now = new Date();
       let version = current.version;
       const user: UserRecord = { ...current, ...fields, state: fields.active ? "active" : "inactive", updatedAt: now, version: 0 };
-      const events: NewEvent[] = [];
-      if (attributesChanged) events.push(userEvent(user, ++version, "user.updated", { changedAttributes: changed.filter((n) => n !== "active") }));
-      if (activeChanged) events.push(userEvent(user, ++version, fields.active ? "user.reactivated" : "user.deactivated"));
+      const facts: UserFact[] = [];
+      if (attributesChanged) facts.push({ user: { ...user, version: ++version }, type: "user.updated", extra: { changedAttributes: changed.filter((n) => n !== "active") } });
+      if (activeChanged) facts.push({ user: { ...user, version: ++version }, type: fields.active ? "user.reactivated" : "user.deactivated" });
       const saved = { ...user, version };
       await repos.users.update(saved);
-      await repos.outbox.append(events);
+      await repos.outbox.append(await this.userEvents(repos, dirId, facts));
       return saved;
     });
   }
@@ -172,7 +185,7 @@ export class ResourceUseCases {
         updatedAt: new Date(),
       };
       await repos.users.update(user);
-      await repos.outbox.append([userEvent(user, user.version, active ? "user.reactivated" : "user.deactivated")]);
+      await repos.outbox.append(await this.userEvents(repos, dirId, [{ user, type: active ? "user.reactivated" : "user.deactivated" }]));
       return user;
     });
   }
@@ -184,20 +197,34 @@ export class ResourceUseCases {
       const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
       checkVersion(current.version, expectedVersion, "user");
       const now = new Date();
-      const events: NewEvent[] = [];
+      const groupEvents: NewEvent[] = [];
+      const facts: UserFact[] = [];
       let version = current.version;
-      for (const groupId of await repos.memberships.groupsOf(current.id)) {
+      const groupIds = await repos.memberships.groupsOf(current.id);
+      // Each removal event states the groups the user is still in after it.
+      const remaining: GroupRef[] = [];
+      const groups: GroupRecord[] = [];
+      for (const groupId of groupIds) {
         const group = await repos.groups.getForUpdate(dirId, groupId);
         if (!group) continue;
+        groups.push(group);
+        remaining.push(groupRef(group));
+      }
+      for (const group of groups) {
         const removed = await repos.memberships.remove(group.id, [current.id]);
         const memberCount = await repos.memberships.adjustCount(group.id, -removed.length);
         const updatedGroup: GroupRecord = { ...group, memberCount, version: group.version + 1, updatedAt: now };
         await repos.groups.update(updatedGroup);
-        events.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
-        events.push(userEvent({ ...current, updatedAt: now }, ++version, "user.removed_from_group", { group: groupRef(group) }));
+        groupEvents.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
+        remaining.splice(remaining.findIndex((g) => g.id === group.id), 1);
+        facts.push({ user: { ...current, updatedAt: now, version: ++version }, groups: [...remaining], type: "user.removed_from_group", extra: { group: groupRef(group) } });
       }
       const deleted: UserRecord = { ...current, state: "deleted", active: false, deletedAt: now, updatedAt: now, version: version + 1 };
-      events.push(userEvent(deleted, deleted.version, "user.deleted"));
+      facts.push({ user: deleted, groups: [], type: "user.deleted" });
+      const userEvents = await this.userEvents(repos, dirId, facts);
+      // Per removal, the group's event then the user's (as before).
+      const events = groupEvents.flatMap((g, i) => [g, userEvents[i]!]);
+      events.push(userEvents.at(-1)!);
       await repos.users.update(deleted);
       await repos.outbox.append(events);
       return deleted;
@@ -294,6 +321,16 @@ export class ResourceUseCases {
 
   // ---- internals
 
+  /**
+   * The events of user facts, each payload with the user's canonical form when a projector is
+   * set. Call after the users are locked and their memberships changed.
+   */
+  private async userEvents(repos: Repositories, directoryId: string, facts: readonly UserFact[]): Promise<NewEvent[]> {
+    if (facts.length === 0) return [];
+    const canonical = this.projector ? await this.projector.canonical(repos, directoryId, facts) : [];
+    return facts.map((f, i) => userEvent(f.user, f.user.version, f.type, { ...f.extra, ...canonical[i] }));
+  }
+
   private async directory(repos: Repositories, id: string): Promise<Directory> {
     const directory = await repos.directories.get(id);
     if (!directory) throw new NotFoundError(`directory ${id} not found`);
@@ -337,16 +374,19 @@ export class ResourceUseCases {
     const removedUsers = await repos.users.lockLive(group.directoryId, removed);
     const versions = new Map<string, number>();
     const addedSet = new Set(added);
+    const facts: UserFact[] = [];
     for (const user of live.filter((u) => addedSet.has(u.id))) {
       const v = user.version + 1;
       versions.set(user.id, v);
-      events.push(userEvent({ ...user, updatedAt: now }, v, "user.added_to_group", { group: ref }));
+      facts.push({ user: { ...user, updatedAt: now, version: v }, type: "user.added_to_group", extra: { group: ref } });
     }
     for (const user of removedUsers) {
       const v = user.version + 1;
       versions.set(user.id, v);
-      events.push(userEvent({ ...user, updatedAt: now }, v, "user.removed_from_group", { group: ref }));
+      facts.push({ user: { ...user, updatedAt: now, version: v }, type: "user.removed_from_group", extra: { group: ref } });
     }
+    // Groups omitted: the projector reads them, as they are after this change.
+    events.push(...(await this.userEvents(repos, group.directoryId, facts)));
     if (this.membershipHook) {
       const deltas: MembershipDelta[] = [
         ...live.filter((u) => addedSet.has(u.id)).map((u) => ({ userId: u.id, joined: [ref], left: [] })),
@@ -357,6 +397,12 @@ export class ResourceUseCases {
     await repos.users.setVersions(versions, now);
     return after(version);
   }
+}
+
+/** A fact about one user, to become an event: the user as of it (version = its sequence). */
+interface UserFact extends CanonicalInput {
+  readonly type: EventType;
+  readonly extra?: Json;
 }
 
 function checkMemberIds(ids: readonly string[]): string[] {

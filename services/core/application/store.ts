@@ -92,9 +92,11 @@ export interface UserRepository {
   insert(user: UserRecord): Promise<void>;
   /**
    * Inserts a new user and its events in one statement, unless a deleted user with the
-   * same externalId exists (then nothing is written and the result is false).
+   * same externalId exists, or (when `mappingVersion` is given) the directory's mapping is no
+   * longer at that version or a remap is running: then nothing is written and the result is
+   * false. The mapping check lets events derived from cached rules be written without a read.
    */
-  insertUnlessTombstoned(user: UserRecord, events: readonly NewEvent[]): Promise<boolean>;
+  insertUnlessTombstoned(user: UserRecord, events: readonly NewEvent[], mappingVersion?: number): Promise<boolean>;
   get(directoryId: string, id: string): Promise<UserRecord | undefined>;
   getForUpdate(directoryId: string, id: string): Promise<UserRecord | undefined>;
   /** A deleted user with this externalId, for relinking a re-provisioned user. */

@@ -4,8 +4,10 @@
 // the directory RPCs, so a consumer sees one User shape everywhere.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { UserState as PbUserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import * as ev from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { EventSchema, SubjectType, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type AttributeValue, type CanonicalUser } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import { groupToPb, userToPb } from "./convert.ts";
 
@@ -68,29 +70,83 @@ function groupRef(value: unknown): { id: string; externalId: string; displayName
   return { id: String(g.id ?? ""), externalId: typeof g.externalId === "string" ? g.externalId : "", displayName: String(g.displayName ?? "") };
 }
 
+const CANONICAL_STATES: Record<string, PbUserState> = { active: PbUserState.ACTIVE, inactive: PbUserState.INACTIVE, deleted: PbUserState.DELETED };
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function attributeFromJson(value: unknown): AttributeValue | undefined {
+  const a = obj(value);
+  switch (a.type) {
+    case "string": return typeof a.value === "string" ? create(AttributeValueSchema, { kind: { case: "stringValue", value: a.value } }) : undefined;
+    case "bool": return typeof a.value === "boolean" ? create(AttributeValueSchema, { kind: { case: "boolValue", value: a.value } }) : undefined;
+    case "number": return typeof a.value === "number" ? create(AttributeValueSchema, { kind: { case: "numberValue", value: a.value } }) : undefined;
+    case "time": return typeof a.value === "string" ? create(AttributeValueSchema, { kind: { case: "timeValue", value: timestampFromDate(new Date(a.value)) } }) : undefined;
+    case "stringList": return create(AttributeValueSchema, { kind: { case: "stringList", value: create(StringListSchema, { values: strings(a.value) }) } });
+    default: return undefined;
+  }
+}
+
+/**
+ * The payload's `canonical` (services/mapping's canonical user as event JSON) as the
+ * `roster.mapping.v1.CanonicalUser` message; undefined for events written without one.
+ * Read defensively: stored rows outlive the code that wrote them.
+ */
+function canonicalFromJson(value: unknown): CanonicalUser | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const c = obj(value);
+  const customAttributes: Record<string, AttributeValue> = {};
+  for (const [name, v] of Object.entries(obj(c.customAttributes))) {
+    const attribute = attributeFromJson(v);
+    if (attribute) customAttributes[name] = attribute;
+  }
+  return create(CanonicalUserSchema, {
+    id: text(c.id),
+    directoryId: text(c.directoryId),
+    externalId: text(c.externalId),
+    username: text(c.username),
+    emails: strings(c.emails),
+    givenName: text(c.givenName),
+    familyName: text(c.familyName),
+    displayName: text(c.displayName),
+    state: CANONICAL_STATES[text(c.state)] ?? PbUserState.UNSPECIFIED,
+    jobTitle: text(c.jobTitle),
+    department: text(c.department),
+    employeeNumber: text(c.employeeNumber),
+    managerId: text(c.managerId),
+    groupIds: strings(c.groupIds),
+    roles: strings(c.roles),
+    customAttributes,
+    version: BigInt(typeof c.version === "number" && Number.isSafeInteger(c.version) ? c.version : 0),
+  });
+}
+
 function payloadOf(row: StoredEvent): Event["payload"] {
   const p = row.payload;
   if (row.subjectType === "user") {
     const user = userToPb(userFromSnapshot(obj(p.user)));
+    const canonical = canonicalFromJson(p.canonical);
     switch (row.type) {
       case "user.created":
-        return { case: "userCreated", value: create(ev.UserCreatedSchema, { user }) };
+        return { case: "userCreated", value: create(ev.UserCreatedSchema, { user, canonical }) };
       case "user.updated":
-        return { case: "userUpdated", value: create(ev.UserUpdatedSchema, { user, changedAttributes: strings(p.changedAttributes) }) };
+        return { case: "userUpdated", value: create(ev.UserUpdatedSchema, { user, changedAttributes: strings(p.changedAttributes), canonical }) };
       case "user.deactivated":
-        return { case: "userDeactivated", value: create(ev.UserDeactivatedSchema, { user }) };
+        return { case: "userDeactivated", value: create(ev.UserDeactivatedSchema, { user, canonical }) };
       case "user.reactivated":
-        return { case: "userReactivated", value: create(ev.UserReactivatedSchema, { user }) };
+        return { case: "userReactivated", value: create(ev.UserReactivatedSchema, { user, canonical }) };
       case "user.deleted":
-        return { case: "userDeleted", value: create(ev.UserDeletedSchema, { user }) };
+        return { case: "userDeleted", value: create(ev.UserDeletedSchema, { user, canonical }) };
       case "user.added_to_group":
-        return { case: "userAddedToGroup", value: create(ev.UserAddedToGroupSchema, { user, group: groupRef(p.group) }) };
+        return { case: "userAddedToGroup", value: create(ev.UserAddedToGroupSchema, { user, group: groupRef(p.group), canonical }) };
       case "user.removed_from_group":
-        return { case: "userRemovedFromGroup", value: create(ev.UserRemovedFromGroupSchema, { user, group: groupRef(p.group) }) };
+        return { case: "userRemovedFromGroup", value: create(ev.UserRemovedFromGroupSchema, { user, group: groupRef(p.group), canonical }) };
       case "user.roles_changed":
+        // The payload names them rolesAdded/rolesRemoved (services/mapping rolesPayload).
         return {
           case: "userRolesChanged",
-          value: create(ev.UserRolesChangedSchema, { user, roles: strings(p.roles), addedRoles: strings(p.addedRoles), removedRoles: strings(p.removedRoles) }),
+          value: create(ev.UserRolesChangedSchema, { user, roles: strings(p.roles), addedRoles: strings(p.rolesAdded), removedRoles: strings(p.rolesRemoved), canonical }),
         };
     }
   } else {

@@ -13,6 +13,7 @@ import { presetFor } from "../domain/presets.ts";
 import { announcedVersion, supersede, type Segment } from "../domain/remap.ts";
 import { effectiveRules, validateMapping } from "../domain/rules.ts";
 import { compileRuleSet } from "../domain/evaluate.ts";
+import { CanonicalProjection, canonicalJson } from "./canonical.ts";
 import type { RemapJob, StoredMapping } from "./ports.ts";
 import { RuleSets } from "./rule-sets.ts";
 
@@ -63,11 +64,14 @@ export const groupInfo = (g: GroupRecord): GroupInfo => ({ id: g.id, externalId:
 export class MappingUseCases {
   private readonly store: Store;
   readonly ruleSets: RuleSets;
+  /** The canonical user of the core's user events (its CanonicalProjector), under the same rules as `canonicalUser`. */
+  readonly projection: CanonicalProjection;
   private scheduler: RemapScheduler | undefined;
 
   constructor(store: Store, ruleSets = new RuleSets()) {
     this.store = store;
     this.ruleSets = ruleSets;
+    this.projection = new CanonicalProjection(ruleSets);
   }
 
   setScheduler(scheduler: RemapScheduler): void {
@@ -190,7 +194,7 @@ export class MappingUseCases {
     await this.provider(repos, dirId);
     const user = checkNotDeleted(isId(userId) ? await repos.users.get(dirId, userId.toLowerCase()) : undefined, "user", userId);
     const groups = ((await repos.memberships.groupRefsOf([user.id])).get(user.id) ?? []).map(groupInfo);
-    const { mapper } = await this.ruleSets.get(repos, dirId, await this.announcedVersionOf(repos, dirId, user.id));
+    const { mapper } = await this.projection.rulesFor(repos, dirId, user.id);
     const evaluation = mapper({ record: user, groups });
     return { user: canonicalUser(user, evaluation.fields), evaluation };
   }
@@ -220,9 +224,7 @@ export class MappingUseCases {
     now: Date,
   ): Promise<NewEvent[]> {
     if (deltas.length === 0) return [];
-    const mapping = await repos.mappings.get(directoryId);
-    const running = await repos.mappings.runningJob(directoryId, false);
-    const current = mapping?.version ?? 0;
+    const { version: current, running } = await repos.mappings.state(directoryId);
     // Without any role rule or roles mapping in play, memberships cannot change roles.
     const ids = [...new Set(deltas.map((d) => d.userId))];
     const after = await repos.memberships.groupRefsOf(ids);
@@ -245,12 +247,6 @@ export class MappingUseCases {
       events.push(userEvent(record, sequence, "user.roles_changed", rolesPayload(canonicalUser(record, afterFields), before.roles, afterFields.roles, { cause: "membership", mappingVersion: version })));
     }
     return events;
-  }
-
-  private async announcedVersionOf(repos: Repositories, directoryId: string, userId: string): Promise<number> {
-    const running = await repos.mappings.runningJob(directoryId, false);
-    if (running) return announcedVersion(running, userId);
-    return (await repos.mappings.get(directoryId))?.version ?? 0;
   }
 
   private async provider(repos: Repositories, directoryId: string): Promise<ProviderKind> {
@@ -285,8 +281,3 @@ export function rolesPayload(canonical: CanonicalUser, before: readonly string[]
   };
 }
 
-/** The canonical user as event payload JSON (the raw resource is in the `user` snapshot). */
-export function canonicalJson(user: CanonicalUser): Record<string, unknown> {
-  const { raw: _raw, ...rest } = user;
-  return { ...rest };
-}

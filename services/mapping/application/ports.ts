@@ -41,10 +41,19 @@ export interface RemapJob {
   readonly error: string | null;
 }
 
+/** Which rules are in effect: the current version, and the remap still moving users to it. */
+export interface MappingState {
+  /** 0 until the first save. */
+  readonly version: number;
+  readonly running: RemapJob | undefined;
+}
+
 export interface MappingRepository {
   /** The directory's provider, or undefined when there is no such directory. */
   providerOf(directoryId: string): Promise<ProviderKind | undefined>;
   get(directoryId: string): Promise<StoredMapping | undefined>;
+  /** The current version and the running job, in one statement. */
+  state(directoryId: string): Promise<MappingState>;
   /** Creates the version-0 row when missing, then locks it until the transaction ends. */
   lock(directoryId: string, now: Date): Promise<StoredMapping>;
   save(mapping: StoredMapping): Promise<void>;

@@ -12,7 +12,8 @@ import { sameJson, type UserRecord } from "../../core/domain/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { attributesOf, canonicalUser, changedFields } from "../domain/evaluate.ts";
 import { fromVersion } from "../domain/remap.ts";
-import { canonicalJson, groupInfo, rolesPayload, type MappingUseCases, type RemapScheduler } from "./mapping.ts";
+import { canonicalJson } from "./canonical.ts";
+import { groupInfo, rolesPayload, type MappingUseCases, type RemapScheduler } from "./mapping.ts";
 import type { RemapJob } from "./ports.ts";
 
 export interface RemapOptions {

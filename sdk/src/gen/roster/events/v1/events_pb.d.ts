@@ -6,6 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Group, User } from "../../directory/v1/directory_pb.js";
+import type { CanonicalUser } from "../../mapping/v1/mapping_pb.js";
 
 /**
  * Describes the file roster/events/v1/events.proto.
@@ -170,6 +171,14 @@ export declare type UserCreated = Message<"roster.events.v1.UserCreated"> & {
    * @generated from field: roster.directory.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -193,6 +202,14 @@ export declare type UserUpdated = Message<"roster.events.v1.UserUpdated"> & {
    * @generated from field: repeated string changed_attributes = 2;
    */
   changedAttributes: string[];
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 3;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -209,6 +226,14 @@ export declare type UserDeactivated = Message<"roster.events.v1.UserDeactivated"
    * @generated from field: roster.directory.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -225,6 +250,14 @@ export declare type UserReactivated = Message<"roster.events.v1.UserReactivated"
    * @generated from field: roster.directory.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -241,6 +274,14 @@ export declare type UserDeleted = Message<"roster.events.v1.UserDeleted"> & {
    * @generated from field: roster.directory.v1.User user = 1;
    */
   user?: User | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -288,6 +329,14 @@ export declare type UserAddedToGroup = Message<"roster.events.v1.UserAddedToGrou
    * @generated from field: roster.events.v1.GroupRef group = 2;
    */
   group?: GroupRef | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 3;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -309,6 +358,14 @@ export declare type UserRemovedFromGroup = Message<"roster.events.v1.UserRemoved
    * @generated from field: roster.events.v1.GroupRef group = 2;
    */
   group?: GroupRef | undefined;
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 3;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
@@ -340,6 +397,14 @@ export declare type UserRolesChanged = Message<"roster.events.v1.UserRolesChange
    * @generated from field: repeated string removed_roles = 4;
    */
   removedRoles: string[];
+
+  /**
+   * The user as of this event in the directory's canonical form, under the rules
+   * GetCanonicalUser answers with for this version (raw left empty: `user.resource` holds it).
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 5;
+   */
+  canonical?: CanonicalUser | undefined;
 };
 
 /**
