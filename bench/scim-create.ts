@@ -16,7 +16,7 @@
 // BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
 // BENCH_LATENCY_SECONDS (per latency round, default 8), BENCH_ROSTER_NODE_ARGS (extra node
 // flags for the Roster child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -186,21 +186,23 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "roster-bench-"));
   const children: ChildProcess[] = [];
   try {
+    // The admin key comes from the CLI, as an operator makes one on a real database.
+    const cli = spawnSync(process.execPath, ["services/cli.ts", "api-key", "create", "--name", "bench", "--scope", "admin"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: database.url },
+      encoding: "utf8",
+    });
+    if (cli.status !== 0) throw new Error(`roster api-key create failed: ${cli.stderr}`);
+    const adminKey = (JSON.parse(cli.stdout) as { secret: string }).secret;
     const nodeArgs = (process.env.BENCH_ROSTER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
     const roster = await spawnUntil(
       [...nodeArgs, "services/main.ts"],
-      { DATABASE_URL: database.url, ROSTER_PORT: "0", ROSTER_ROLES: "core,scim", ROSTER_LOG_LEVEL: "warn", ROSTER_DATA_DIR: dataDir },
+      // The per-directory rate limit is off: this measures the create path, not the limiter.
+      { DATABASE_URL: database.url, ROSTER_PORT: "0", ROSTER_ROLES: "core,scim", ROSTER_LOG_LEVEL: "warn", ROSTER_DATA_DIR: dataDir, ROSTER_SCIM_RATE_LIMIT: "0" },
       /Roster is listening on (http:\/\/\S+)/,
     );
     children.push(roster.child);
     const rosterUrl = roster.match[1]!;
-    // main.ts prints the admin-key line after the listening line; wait for the file.
-    let adminKey = "";
-    for (let i = 0; i < 100 && adminKey === ""; i++) {
-      adminKey = (await readFile(path.join(dataDir, "admin-api-key"), "utf8").catch(() => "")).trim();
-      if (adminKey === "") await new Promise((r) => setTimeout(r, 50));
-    }
-    if (adminKey === "") throw new Error("Roster wrote no admin key");
     const { directory: admin } = createRosterClients({ baseUrl: rosterUrl, apiKey: adminKey });
     const { directory } = await admin.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
     const { secret } = await admin.createScimToken({ directoryId: directory!.id, name: "bench" });

@@ -54,6 +54,11 @@ describe("request ids", () => {
     expect(given.headers.get("x-request-id")).toBe("trace-abc.123");
     const made = await scimRequest(t.url, dir.secret, "GET", "/Users", undefined, { headers: { "x-request-id": "bad id\twith tabs" } });
     expect(made.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    // The access log line is written when the server finishes the response, which can be
+    // just after the client has read it.
+    for (const deadline = Date.now() + 2_000; Date.now() < deadline && !t.logs.join("").includes('"requestId":"trace-abc.123"'); ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const logs = t.logs.join("");
     expect(logs).toContain('"requestId":"trace-abc.123"');
     expect(logs).not.toContain(dir.secret.split("_").at(-1)!);
@@ -89,6 +94,9 @@ describe("SCIM audit log", () => {
     expect(records.every((r) => r.directoryId === a.id)).toBe(true);
     const notFound = records[0]!;
     expect(notFound.scimType).toBe("");
+    // Refusals keep their error body; a success's body is its event's state.
+    expect(notFound.responseBody).toMatchObject({ status: "404" });
+    expect(post.responseBody).toBeUndefined();
     const only404 = await reader.listScimAuditRecords({ directoryId: a.id, status: 404 });
     expect(only404.records).toHaveLength(1);
   });

@@ -69,9 +69,11 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
         scimType,
         latencyMs: Math.round(performance.now() - started),
         at: new Date(),
-        // Secrets are redacted here, before the record leaves the facade.
+        // Secrets are redacted here, before the record leaves the facade. A successful answer
+        // is the resource's new state, which its lifecycle event keeps already (with its
+        // version); refusals are kept, since nothing else records why.
         requestBody: auditBody(requestBody),
-        responseBody: auditBody(responseBody),
+        responseBody: status >= 400 ? auditBody(responseBody) : undefined,
       });
     };
     const handle = async () => {

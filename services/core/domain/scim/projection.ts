@@ -18,7 +18,7 @@ export interface ProjectionOptions {
 }
 
 /**
- * The resource as a response shows it: a new object, names in canonical case, unknown
+ * The resource as a response shows it: a new top-level object, names in canonical case, unknown
  * attributes left out. The input is not modified.
  */
 export function project(resourceType: ResourceType, resource: JsonObject, opts: ProjectionOptions = {}): JsonObject {
@@ -32,7 +32,9 @@ export function project(resourceType: ResourceType, resource: JsonObject, opts: 
     if (projected !== undefined) extensionData[ext.id] = projected;
   }
   // Extension keys are not attributes of the core schema, so they drop out of this one.
-  return structuredClone({ ...projectAttributes(plan, core.id, resource), ...extensionData });
+  // Nested values are shared with the input, not copied: responses are serialised at once,
+  // and copying every resource on the hottest path cost more than the rest of the projection.
+  return { ...projectAttributes(plan, core.id, resource), ...extensionData };
 }
 
 /**

@@ -1730,6 +1730,9 @@ export declare type ScimAuditRecord = Message<"roster.directory.v1.ScimAuditReco
   requestBody?: JsonObject | undefined;
 
   /**
+   * Kept for refused calls (the SCIM error); a successful answer is the resource's state,
+   * which its lifecycle event keeps.
+   *
    * @generated from field: optional google.protobuf.Struct response_body = 11;
    */
   responseBody?: JsonObject | undefined;
