@@ -124,6 +124,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       await mapping.stop();
       await notifier.close();
       await eventsPool.end();
+      await store.close();
       await orm.close();
     },
   };

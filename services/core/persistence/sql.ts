@@ -2,9 +2,15 @@
 // the ORM's query API cannot say what we need: row locks in a fixed order, jsonb filters
 // compiled from SCIM, set-based membership changes and bulk event inserts.
 import { CompiledQuery } from "kysely";
+import type pg from "pg";
 import type { EntityManager } from "@mikro-orm/postgresql";
 
 export type Sql = <T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+
+/** SQL on a node-postgres pool: each call is its own statement, in no explicit transaction. */
+export function sqlOnPool(pool: pg.Pool): Sql {
+  return async <T>(text: string, params: readonly unknown[] = []) => (await pool.query(text, [...params])).rows as T[];
+}
 
 export function sqlFor(em: EntityManager): Sql {
   return async <T>(text: string, params: readonly unknown[] = []) => {

@@ -7,7 +7,8 @@ import type { Repositories, Store } from "../application/store.ts";
 import type { Orm } from "./database.ts";
 import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
 import { groupRepository, membershipRepository, outboxRepository, userRepository } from "./resource-repositories.ts";
-import { sqlFor } from "./sql.ts";
+import { sqlFor, sqlOnPool, type Sql } from "./sql.ts";
+import pg from "pg";
 import { mappingRepository } from "../../mapping/persistence/mapping-repository.ts";
 import { auditRepository } from "./audit-repository.ts";
 
@@ -49,8 +50,7 @@ function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
   };
 }
 
-function repositories(em: EntityManager): Repositories {
-  const sql = sqlFor(em);
+function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
   return {
     users: userRepository(sql),
     groups: groupRepository(sql),
@@ -136,9 +136,19 @@ function repositories(em: EntityManager): Repositories {
 
 export class OrmStore implements Store {
   private readonly orm: Orm;
+  // Statements outside a transaction (reads, one-statement writes such as a user's create)
+  // go straight to node-postgres: on the hottest path the ORM's query layer cost more CPU
+  // than the statement. Transactions stay with MikroORM.
+  private readonly pool: pg.Pool;
   private readRepositories: Repositories | undefined;
+
   constructor(orm: Orm) {
     this.orm = orm;
+    this.pool = new pg.Pool({ connectionString: orm.config.get("clientUrl"), max: 10, allowExitOnIdle: true });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
   }
 
   transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
@@ -148,11 +158,11 @@ export class OrmStore implements Store {
   get read(): Repositories {
     // One fork for every statement outside a transaction: its finds bypass the identity
     // map and its writes are native, so it holds no per-request state worth isolating.
-    this.readRepositories ??= repositories(this.orm.em.fork());
+    this.readRepositories ??= repositories(this.orm.em.fork(), sqlOnPool(this.pool));
     return this.readRepositories;
   }
 
   async ping(): Promise<void> {
-    await this.orm.em.fork().execute("SELECT 1");
+    await this.pool.query("SELECT 1");
   }
 }
