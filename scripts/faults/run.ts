@@ -58,8 +58,11 @@ let roster: Awaited<ReturnType<typeof startRoster>> | undefined;
 
 async function cleanup(): Promise<void> {
   for (const child of relays) child.kill("SIGKILL");
+  say("cleanup: stopping the service");
   await roster?.stop().catch(() => {});
+  say("cleanup: stopping Kafka");
   await kafkaCtl("stop").catch(() => {});
+  say("cleanup: stopping Postgres");
   await database?.stop().catch(() => {});
   await rm(work, { recursive: true, force: true }).catch(() => {});
 }
@@ -83,7 +86,7 @@ try {
     ROSTER_LOG_LEVEL: "warn",
   };
   const config = loadConfig({ ...env, ROSTER_ROLES: "core,scim", ROSTER_PORT: "0" });
-  roster = await startRoster(config, createLogger("fatal"));
+  roster = await startRoster(config, createLogger(process.env.FAULTS_LOG_LEVEL ?? "fatal"));
   const key = (await roster.directories.bootstrapAdminKey())!.secret;
   const { directory: admin, events } = createRosterClients({ baseUrl: roster.server.url, apiKey: key });
   const { directory } = await admin.createDirectory({ name: "faults", provider: ProviderKind.OKTA });

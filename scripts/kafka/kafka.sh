@@ -305,6 +305,10 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
     while alive "$pid"; do sleep 0.1; done
   fi
+  # A process counted as gone (a zombie) can still be releasing its sockets: stopped means
+  # the ports are free for the next start.
+  local free_deadline=$((SECONDS + 10))
+  while { port_open "$port" || port_open "$controller_port"; } && ((SECONDS < free_deadline)); do sleep 0.1; done
   rm -f "$pidfile"
   say "stopped (pid $pid) in $(since "$t0") s"
 }

@@ -145,6 +145,9 @@ export class OrmStore implements Store {
   constructor(orm: Orm) {
     this.orm = orm;
     this.pool = new pg.Pool({ connectionString: orm.config.get("clientUrl"), max: 10, allowExitOnIdle: true });
+    // An idle connection that breaks (a database restart) is dropped by the pool and the
+    // next statement opens a new one; the failure reaches the caller of that statement.
+    this.pool.on("error", () => {});
   }
 
   async close(): Promise<void> {
