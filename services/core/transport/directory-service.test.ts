@@ -2,7 +2,8 @@
 // real HTTP against real Postgres.
 import { toJsonString } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { failureOf } from "../../testing/connect.ts";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import {
   ApiKeyScope,
@@ -23,16 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = ConnectError.from(error);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error("expected the call to fail");
-}
 
 const withKey = (key: string) => [
   (next: (req: { header: Headers }) => unknown) => (req: { header: Headers }) => {
@@ -57,7 +48,7 @@ describe("protocols", () => {
       const got = await client.getDirectory({ id: directory!.id });
       expect(got.directory?.name).toBe(`acme ${name}`);
       // Errors carry their code over every protocol.
-      const missing = await codeOf(client.getDirectory({ id: "00000000-0000-7000-8000-000000000000" }));
+      const missing = await failureOf(client.getDirectory({ id: "00000000-0000-7000-8000-000000000000" }));
       expect(missing.code).toBe(Code.NotFound);
     });
   }
@@ -66,13 +57,13 @@ describe("protocols", () => {
 describe("API keys", () => {
   it("refuses a call without a key", async () => {
     const client = createClient(DirectoryService, createConnectTransport({ baseUrl: t.url, httpVersion: "1.1" }));
-    expect((await codeOf(client.listDirectories({}))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(client.listDirectories({}))).code).toBe(Code.Unauthenticated);
   });
 
   it("refuses a malformed or unknown key", async () => {
-    expect((await codeOf(t.client(DirectoryService, "nonsense").listDirectories({}))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(t.client(DirectoryService, "nonsense").listDirectories({}))).code).toBe(Code.Unauthenticated);
     const forged = "rst_key_AAAAAAAAAAAA_" + "A".repeat(43);
-    expect((await codeOf(t.client(DirectoryService, forged).listDirectories({}))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(t.client(DirectoryService, forged).listDirectories({}))).code).toBe(Code.Unauthenticated);
   });
 
   it("lets a read key read but not write", async () => {
@@ -80,9 +71,9 @@ describe("API keys", () => {
     const { secret } = await admin.createApiKey({ name: "reader", scope: ApiKeyScope.READ });
     const reader = t.client(DirectoryService, secret);
     await expect(reader.listDirectories({})).resolves.toBeDefined();
-    const denied = await codeOf(reader.createDirectory({ name: "x", provider: ProviderKind.OKTA }));
+    const denied = await failureOf(reader.createDirectory({ name: "x", provider: ProviderKind.OKTA }));
     expect(denied.code).toBe(Code.PermissionDenied);
-    expect((await codeOf(reader.createApiKey({ name: "escalate", scope: ApiKeyScope.ADMIN }))).code).toBe(Code.PermissionDenied);
+    expect((await failureOf(reader.createApiKey({ name: "escalate", scope: ApiKeyScope.ADMIN }))).code).toBe(Code.PermissionDenied);
   });
 
   it("refuses a revoked key", async () => {
@@ -92,7 +83,7 @@ describe("API keys", () => {
     await expect(client.listDirectories({})).resolves.toBeDefined();
     const revoked = await admin.revokeApiKey({ id: key!.id });
     expect(revoked.key?.revokeTime).toBeDefined();
-    expect((await codeOf(client.listDirectories({}))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(client.listDirectories({}))).code).toBe(Code.Unauthenticated);
   });
 
   it("stores only a hash of the key", async () => {
@@ -146,7 +137,7 @@ describe("directories and SCIM tokens", () => {
     expect(t.logs.join("")).not.toContain(secretHalf);
 
     await client.revokeScimToken({ directoryId: directory!.id, id: token!.id });
-    expect((await codeOf(client.authenticateScimToken({ secret }))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(client.authenticateScimToken({ secret }))).code).toBe(Code.Unauthenticated);
   });
 
   it("refuses the token of a suspended directory", async () => {
@@ -154,7 +145,7 @@ describe("directories and SCIM tokens", () => {
     const { directory } = await client.createDirectory({ name: "suspend me", provider: ProviderKind.OKTA });
     const { secret } = await client.createScimToken({ directoryId: directory!.id, name: "okta" });
     await client.updateDirectory({ id: directory!.id, state: DirectoryState.SUSPENDED });
-    expect((await codeOf(client.authenticateScimToken({ secret }))).code).toBe(Code.Unauthenticated);
+    expect((await failureOf(client.authenticateScimToken({ secret }))).code).toBe(Code.Unauthenticated);
   });
 
   it("keeps directories and tokens across a restart", async () => {
@@ -187,7 +178,7 @@ describe("bad input", () => {
   ];
   for (const [name, call, message] of bad) {
     it(`${name} is InvalidArgument`, async () => {
-      const result = await codeOf(call(t.client(DirectoryService)));
+      const result = await failureOf(call(t.client(DirectoryService)));
       expect(result.code).toBe(Code.InvalidArgument);
       expect(result.message).toMatch(message);
     });

@@ -2,7 +2,8 @@
 // golden payloads, validation that changes nothing, previews that write nothing, remaps that
 // emit events for exactly the users whose canonical form changed, and the membership hook.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { failureOf } from "../../testing/connect.ts";
+import { Code } from "@connectrpc/connect";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { DirectoryService, ProviderKind, UserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import {
@@ -32,16 +33,6 @@ afterAll(async () => {
 
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const CUSTOM = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
-
-async function failure(promise: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = ConnectError.from(error);
-    return { code: e.code, message: e.rawMessage };
-  }
-  throw new Error("expected the call to fail");
-}
 
 const rule = (sourcePath: string, target: MappingRule["target"], extra: Partial<MappingRule> = {}) =>
   ({ sourcePath, target, transforms: [], ...extra }) as MappingRule;
@@ -113,7 +104,7 @@ describe("updating rules", () => {
   it("refuses bad rules with every problem named, and changes nothing", async () => {
     const dir = await directory();
     const before = await Promise.all(["mappings", "mapping_versions", "remap_jobs", "outbox_events"].map(count));
-    const bad = await failure(
+    const bad = await failureOf(
       m.client.updateMapping({
         directoryId: dir,
         overrides: [
@@ -129,9 +120,9 @@ describe("updating rules", () => {
     expect(bad.message).toContain(`override 3 (jobTitle): join(",") needs a list of strings, but gets a string`);
     expect(bad.message).toContain(`override 4 (active): type mismatch: active needs a boolean, but "userName" gives a string (add to_bool)`);
     expect(bad.message).not.toContain("override 1");
-    const missingType = await failure(m.client.updateMapping({ directoryId: dir, overrides: [rule(`${CUSTOM}:x`, { case: "customAttribute", value: "x" })] }));
+    const missingType = await failureOf(m.client.updateMapping({ directoryId: dir, overrides: [rule(`${CUSTOM}:x`, { case: "customAttribute", value: "x" })] }));
     expect(missingType).toMatchObject({ code: Code.InvalidArgument, message: expect.stringContaining("needs a custom_type") });
-    const noTarget = await failure(m.client.updateMapping({ directoryId: dir, overrides: [rule("title", { case: undefined })] }));
+    const noTarget = await failureOf(m.client.updateMapping({ directoryId: dir, overrides: [rule("title", { case: undefined })] }));
     expect(noTarget.message).toContain("override 1: set a target");
     const after = await Promise.all(["mappings", "mapping_versions", "remap_jobs", "outbox_events"].map(count));
     expect(after).toEqual(before);
@@ -144,8 +135,8 @@ describe("updating rules", () => {
     expect(first.mapping?.version).toBe(1n);
     expect(first.mapping?.effectiveRules.some((r) => r.sourcePath === "nickName")).toBe(true);
     expect(first.mapping?.effectiveRules.some((r) => r.sourcePath === "displayName")).toBe(false);
-    expect((await failure(m.client.updateMapping({ directoryId: dir, overrides: [], expectedVersion: 0n }))).code).toBe(Code.Aborted);
-    expect((await failure(m.client.getMapping({ directoryId: "00000000-0000-7000-8000-000000000000" }))).code).toBe(Code.NotFound);
+    expect((await failureOf(m.client.updateMapping({ directoryId: dir, overrides: [], expectedVersion: 0n }))).code).toBe(Code.Aborted);
+    expect((await failureOf(m.client.getMapping({ directoryId: "00000000-0000-7000-8000-000000000000" }))).code).toBe(Code.NotFound);
   });
 
   it("previews write nothing", async () => {
