@@ -70,7 +70,12 @@ export interface MembershipDelta {
  */
 export interface MembershipHook {
   rolesChanged(repos: Repositories, directoryId: string, deltas: readonly MembershipDelta[], versions: Map<string, number>, now: Date): Promise<NewEvent[]>;
+  /** Whether any group's name or externalId can change a user's roles in the directory now. */
+  groupsCanChangeRoles(repos: Repositories, directoryId: string): Promise<boolean>;
 }
+
+// Members re-derived per statement when a group's identity changes.
+const RENAME_PAGE = 1000;
 
 export class ResourceUseCases {
   private readonly store: Store;
@@ -284,6 +289,9 @@ export class ResourceUseCases {
       }
       group = await this.changeMembers(repos, group, change.members, now, events, true);
       if (group !== current) await repos.groups.update(group);
+      if (group.displayName !== current.displayName || group.externalId !== current.externalId) {
+        events.push(...(await this.rolesAfterRename(repos, current, group, now)));
+      }
       await repos.outbox.append(events);
       return group;
     });
@@ -320,6 +328,28 @@ export class ResourceUseCases {
   }
 
   // ---- internals
+
+  /**
+   * A group's new name or externalId can change what role rules say of every member: their
+   * roles are re-derived, page by page under their row locks, with an event for each user
+   * whose roles changed. Skipped when no rule can depend on it.
+   */
+  private async rolesAfterRename(repos: Repositories, before: GroupRecord, after: GroupRecord, now: Date): Promise<NewEvent[]> {
+    if (!this.membershipHook || !(await this.membershipHook.groupsCanChangeRoles(repos, after.directoryId))) return [];
+    const events: NewEvent[] = [];
+    let afterUserId: string | undefined;
+    for (;;) {
+      const page = await repos.memberships.members(after.id, afterUserId, RENAME_PAGE);
+      if (page.length === 0) return events;
+      const users = await repos.users.lockLive(after.directoryId, page.map((m) => m.userId));
+      const deltas = users.map((u) => ({ userId: u.id, joined: [groupRef(after)], left: [groupRef(before)] }));
+      const versions = new Map<string, number>();
+      events.push(...(await this.membershipHook.rolesChanged(repos, after.directoryId, deltas, versions, now)));
+      await repos.users.setVersions(versions, now);
+      if (page.length < RENAME_PAGE) return events;
+      afterUserId = page.at(-1)!.userId;
+    }
+  }
 
   /**
    * The events of user facts, each payload with the user's canonical form when a projector is

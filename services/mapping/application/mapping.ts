@@ -216,6 +216,14 @@ export class MappingUseCases {
    * The users must be locked by the caller (they are, in changeMembers). Deleted users are
    * skipped: their `user.deleted` says it all.
    */
+  /** Whether role rules are in play (a running remap counts: users may sit under other rules). */
+  async groupsCanChangeRoles(repos: Repositories, directoryId: string): Promise<boolean> {
+    const { version, running } = await repos.mappings.state(directoryId);
+    if (running) return true;
+    const { set } = await this.ruleSets.get(repos, directoryId, version);
+    return set.roleRules.length > 0;
+  }
+
   async rolesChanged(
     repos: Repositories,
     directoryId: string,

@@ -304,4 +304,30 @@ describe("the membership hook", () => {
     const book = await addTo(other);
     expect(book.map((e) => e.type)).toEqual(["user.added_to_group"]);
   });
+
+  it("re-derives members' roles when a group is renamed into or out of a rule's pattern", async () => {
+    const dir = await directory();
+    const core = t.client(DirectoryService);
+    const { user: ada } = await core.createUser({ directoryId: dir, resource: { userName: "ada@example.com" } });
+    const { user: bob } = await core.createUser({ directoryId: dir, resource: { userName: "bob@example.com" } });
+    const { group } = await core.createGroup({ directoryId: dir, resource: { displayName: "Book club" }, memberUserIds: [ada!.id, bob!.id] });
+    const v = await m.client.updateMapping({ directoryId: dir, roleRules: [{ match: GroupMatch.DISPLAY_NAME_PATTERN, value: "Ops-*", roles: ["ops"] } as RoleRule] });
+    await waitForJob(dir, v.job!.id);
+    const rolesEvents = (userId: string) =>
+      queryDatabase<{ type: string; payload: { roles?: string[] } }>(
+        t.database.url,
+        "SELECT type, payload FROM outbox_events WHERE subject_id = $1 AND type = 'user.roles_changed' ORDER BY sequence",
+        [userId],
+      );
+    expect(await rolesEvents(ada!.id)).toEqual([]);
+    await core.updateGroup({ directoryId: dir, id: group!.id, resource: { displayName: "Ops-Books" } });
+    for (const u of [ada!, bob!]) expect((await rolesEvents(u.id)).map((e) => e.payload.roles)).toEqual([["ops"]]);
+    const { user: canonical } = await m.client.getCanonicalUser({ directoryId: dir, userId: bob!.id });
+    expect(canonical?.roles).toEqual(["ops"]);
+    // A rename that changes nothing a rule reads emits no role event; leaving the pattern does.
+    await core.updateGroup({ directoryId: dir, id: group!.id, resource: { displayName: "Ops-Books", externalId: "x-1" } });
+    expect(await rolesEvents(ada!.id)).toHaveLength(1);
+    await core.updateGroup({ directoryId: dir, id: group!.id, resource: { displayName: "Books" } });
+    expect((await rolesEvents(ada!.id)).map((e) => e.payload.roles)).toEqual([["ops"], []]);
+  });
 });
