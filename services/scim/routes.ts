@@ -415,7 +415,7 @@ async function bulk(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
 
 // ---- routing
 
-const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
+export const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
 
 export async function route(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
   const parts = req.path.split("/").filter((p) => p !== "").map((p) => decodeURIComponent(p));
