@@ -254,7 +254,7 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     route(req, res, path, requestId);
   };
 
-  const server = await startServer(handler, config.host, config.port);
+  const server = await startServer(handler, config.host, config.port, config.connections);
   const coreOnly = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error("this process does not run the core role");
     return value;
