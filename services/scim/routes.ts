@@ -430,7 +430,7 @@ async function bulk(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
 
 // ---- routing
 
-const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
+export const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
 
 function decodePathSegment(segment: string): string {
   try {
