@@ -59,7 +59,7 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   listGroupMembers: reads(),
   listUserGroups: reads(),
 
-  listScimAuditRecords: { kind: "directoryOrAll", field: "directory_id", of: (req) => req.directoryId },
+  listScimAuditRecords: reads(),
 };
 
 export const MAPPING_ACCESS: AccessRules<typeof MappingService> = {

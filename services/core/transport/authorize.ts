@@ -20,8 +20,6 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 export type Access<I> =
   /** Names one directory, which the caller must reach; a write is refused while it is suspended. */
   | { readonly kind: "directory"; readonly field: string; readonly of: (req: I) => string; readonly writes: boolean }
-  /** Names one directory or, left empty, spans them all: a limited caller must name one of its own. */
-  | { readonly kind: "directoryOrAll"; readonly field: string; readonly of: (req: I) => string }
   /** Spans directories; the handler narrows its answer to reachableDirectories(ctx). */
   | { readonly kind: "narrowed" }
   /** Spans tenants (directories themselves, API keys, the SCIM facade's own calls): global callers only. */
@@ -89,15 +87,6 @@ async function authorize<I>(ctx: HandlerContext, directories: DirectoryLookup, a
     case "global":
       if (reachableDirectories(ctx)) throw new ConnectError(`a key limited to directories may not call ${ctx.method.name}`, Code.PermissionDenied);
       return;
-    case "directoryOrAll": {
-      const raw = access.of(req);
-      if (raw !== "") {
-        await authorizeDirectory(ctx, directories, raw, { field: access.field, writes: false });
-      } else if (reachableDirectories(ctx)) {
-        throw new ConnectError(`a key limited to directories must set ${access.field} in ${ctx.method.name}`, Code.PermissionDenied);
-      }
-      return;
-    }
     case "directory":
       await authorizeDirectory(ctx, directories, access.of(req), access);
       return;
