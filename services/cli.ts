@@ -19,7 +19,8 @@ export const USAGE = `usage: roster <command> [options]
   serve [--roles core,scim,relay]           run the service (as npm start) with these roles
                                             (default: ROSTER_ROLES, else all three)
   migrate                                   apply pending database migrations
-  api-key create --name NAME --scope admin|read
+  api-key create --name NAME --scope admin|read [--directory ID]...
+                                            limited to those directories; none: global
   api-key list
   api-key revoke ID
   directory create --name NAME --provider okta|entra|google|onelogin|jumpcloud|generic [--strict]
@@ -116,7 +117,8 @@ function parse(argv: string[]) {
         name: { type: "string" },
         scope: { type: "string" },
         provider: { type: "string" },
-        directory: { type: "string" },
+        // Repeatable for api-key create; once for the other commands.
+        directory: { type: "string", multiple: true },
         subject: { type: "string" },
         "from-sequence": { type: "string" },
         roles: { type: "string" },
@@ -160,6 +162,9 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     if (value === undefined || value === "") throw new UsageError(`${command} ${sub ?? ""}: ${what} is required`);
     return value;
   };
+  const directoryOption = values.directory ?? [];
+  if (directoryOption.length > 1 && `${command} ${sub ?? ""}` !== "api-key create") throw new UsageError("--directory may be given once here");
+  const oneDirectory = directoryOption[0];
   const noMore = (): void => {
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   };
@@ -171,7 +176,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       if (scope !== "admin" && scope !== "read") throw new UsageError("--scope must be admin or read");
       const name = need(values.name, "--name");
       return async ({ directories }) => {
-        const { key, secret } = await directories.createApiKey(name, scope);
+        const { key, secret } = await directories.createApiKey(name, scope, directoryOption);
         print({ key, secret });
         process.stderr.write("The secret is shown once; store it now.\n");
       };
@@ -213,7 +218,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       return async ({ directories }) => print(await directories.updateDirectory({ id, state: "active" }));
     },
     "scim-token create": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       return async ({ directories }) => {
         const { token, secret } = await directories.createScimToken(directory, values.name ?? "scim");
         print({ token, secret });
@@ -221,11 +226,11 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       };
     },
     "scim-token list": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       return async ({ directories }) => print(await directories.listScimTokens(directory));
     },
     "scim-token revoke": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       const id = need(arg, "ID");
       noMore();
       return async ({ directories }) => print(await directories.revokeScimToken(directory, id));
@@ -239,7 +244,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     },
     "events replay": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
-      const directoryId = checkId("--directory", need(values.directory, "--directory"));
+      const directoryId = checkId("--directory", need(oneDirectory, "--directory"));
       const subjectId = checkId("--subject", need(values.subject, "--subject"));
       const rawFrom = values["from-sequence"] ?? "1";
       if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);

@@ -20,6 +20,7 @@ import {
   scimTokenToPb,
   scopeFromPb,
 } from "./convert.ts";
+import { reachableDirectories } from "./authorize.ts";
 
 export function directoryServiceImpl(directories: DirectoryUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
   return {
@@ -34,8 +35,9 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
     async getDirectory(req) {
       return { directory: directoryToPb(await directories.getDirectory(req.id)) };
     },
-    async listDirectories(req) {
-      const page = await directories.listDirectories(req.pageSize, req.pageToken);
+    async listDirectories(req, ctx) {
+      // A key limited to directories lists only those.
+      const page = await directories.listDirectories(req.pageSize, req.pageToken, reachableDirectories(ctx));
       return { directories: page.items.map(directoryToPb), nextPageToken: page.nextPageToken };
     },
     async updateDirectory(req) {
@@ -62,7 +64,7 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
       return { directory: directoryToPb(directory), tokenId };
     },
     async createApiKey(req) {
-      const { key, secret } = await directories.createApiKey(req.name, scopeFromPb(req.scope));
+      const { key, secret } = await directories.createApiKey(req.name, scopeFromPb(req.scope), req.directoryIds);
       return { key: apiKeyToPb(key), secret };
     },
     async listApiKeys() {
