@@ -245,6 +245,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);
       const fromSequence = BigInt(rawFrom);
       return async ({ url, directories, config }) => {
+        if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
         const { replaySubject } = await import("./relay/admin.ts");
         const { kafkaPublisher } = await import("./relay/publisher.ts");

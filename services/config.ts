@@ -17,6 +17,7 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly kafka: {
+    /** Bootstrap servers; empty when none is configured (events then get positions but go to no broker). */
     readonly brokers: readonly string[];
     readonly clientId: string;
     readonly userTopic: string;
@@ -102,7 +103,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: int(env, "ROSTER_SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     maxBodyBytes: int(env, "ROSTER_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
     kafka: {
-      brokers: (str(env, "KAFKA_BROKERS") ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
+      brokers: (str(env, "KAFKA_BROKERS") ?? "").split(",").map((b) => b.trim()).filter((b) => b !== ""),
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
       userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
       groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",
