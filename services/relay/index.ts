@@ -8,7 +8,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
 import type { Metrics } from "../platform/metrics.ts";
-import { exportRelayGauges, relayObserver } from "./metrics.ts";
+import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
 import { kafkaPublisher, type Publisher } from "./publisher.ts";
 import { Relay } from "./relay.ts";
 
@@ -50,6 +50,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     observer: metrics ? relayObserver(metrics) : undefined,
   });
   const stopGauges = metrics ? exportRelayGauges(relay, metrics) : () => {};
+  metrics?.watchOutbox(cachedLagReader(pool, log));
   relay.start();
   return {
     relay,
