@@ -22,6 +22,7 @@ import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/ro
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
+import { cachedLagReader } from "./relay/metrics.ts";
 import { AuditBuffer } from "./scim/audit-buffer.ts";
 import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
@@ -108,6 +109,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
   eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
+  // The outbox lag, from the database: true even when no relay is alive to report it.
+  metrics.watchOutbox(cachedLagReader(eventsPool, logger));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
   notifier.start();
   const closing = new AbortController();

@@ -26,6 +26,7 @@ export interface Config {
     readonly maxStreamsPerSession: number;
   };
   readonly kafka: {
+    /** Bootstrap servers; empty when none is configured (events then get positions but go to no broker). */
     readonly brokers: readonly string[];
     readonly clientId: string;
     readonly userTopic: string;
@@ -119,7 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxStreamsPerSession: int(env, "ROSTER_HTTP2_MAX_STREAMS", 100, 1, 10_000),
     },
     kafka: {
-      brokers: (str(env, "KAFKA_BROKERS") ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
+      brokers: (str(env, "KAFKA_BROKERS") ?? "").split(",").map((b) => b.trim()).filter((b) => b !== ""),
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
       userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
       groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",
