@@ -3,6 +3,7 @@ import { Migration0001Initial } from "./0001-initial.ts";
 import { Migration0002Relay } from "./0002-relay.ts";
 import { Migration0003Mapping } from "./0003-mapping.ts";
 import { Migration0004Audit } from "./0004-audit.ts";
+import { Migration0007EventFloors } from "./0007-event-floors.ts";
 
 // Applied in this order; never edit a migration once it has shipped, add a new one.
 export const migrations: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrations: MigrationObject[] = [
   { name: "0002-relay", class: Migration0002Relay },
   { name: "0003-mapping", class: Migration0003Mapping },
   { name: "0004-audit", class: Migration0004Audit },
+  { name: "0007-event-floors", class: Migration0007EventFloors },
 ];
