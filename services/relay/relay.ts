@@ -526,19 +526,35 @@ export class Relay {
 
   // ----------------------------------------------------------------------- housekeeping ---
 
-  /** Deletes published rows older than the replay window, in small batches. */
+  /**
+   * Deletes published rows older than the replay window, oldest position first, in small
+   * batches. Each batch records, in the same statement, how far each directory's log now
+   * starts (event_log_floors), so EventService can tell a reader that it fell behind.
+   */
   async cleanup(): Promise<number> {
     let total = 0;
     for (;;) {
-      const result = await this.o.pool.query(
-        `DELETE FROM outbox_events WHERE seq IN (
-           SELECT seq FROM outbox_events
-            WHERE position IS NOT NULL AND published_at < now() - $1 * interval '1 millisecond'
-            LIMIT 5000)`,
+      const { rows } = await this.o.pool.query<{ deleted: string }>(
+        `WITH gone AS (
+           DELETE FROM outbox_events WHERE seq IN (
+             SELECT seq FROM outbox_events
+              WHERE position IS NOT NULL AND published_at < now() - $1 * interval '1 millisecond'
+              ORDER BY position LIMIT 5000)
+           RETURNING directory_id, position, occurred_at
+         ), floors AS (
+           INSERT INTO event_log_floors (directory_id, pruned_through, pruned_occurred_at)
+           SELECT directory_id, max(position), max(occurred_at) FROM gone GROUP BY directory_id
+           ON CONFLICT (directory_id) DO UPDATE
+             SET pruned_through = GREATEST(event_log_floors.pruned_through, EXCLUDED.pruned_through),
+                 pruned_occurred_at = GREATEST(event_log_floors.pruned_occurred_at, EXCLUDED.pruned_occurred_at)
+           RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM gone)::text AS deleted, (SELECT count(*) FROM floors) AS floors`,
         [this.o.retentionMs],
       );
-      total += result.rowCount ?? 0;
-      if ((result.rowCount ?? 0) < 5000 || this.stopped) return total;
+      const deleted = Number(rows[0]?.deleted ?? 0);
+      total += deleted;
+      if (deleted < 5000 || this.stopped) return total;
     }
   }
 
