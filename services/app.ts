@@ -191,12 +191,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
       : remoteCoreClient(config.coreUrl!, config.coreApiKey!);
   }
   const audit = coreClient ? new AuditBuffer(coreClient, logger) : undefined;
+  // Set from the listening address once the server is up, unless configured.
+  let publicUrl = config.publicUrl;
   const scim =
     coreClient && audit
       ? scimHandler({
           core: coreClient,
           logger,
           maxBodyBytes: config.maxBodyBytes,
+          publicUrl: () => publicUrl!,
           rateLimiter: new RateLimiter(config.scim.rateLimitPerSecond, config.scim.rateLimitBurst),
           audit,
           metrics,
@@ -258,6 +261,7 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   };
 
   const server = await startServer(handler, config.host, config.port, config.connections);
+  publicUrl ??= server.url;
   const coreOnly = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error("this process does not run the core role");
     return value;

@@ -5,6 +5,12 @@ export type Role = "core" | "scim" | "relay";
 export interface Config {
   readonly host: string;
   readonly port: number;
+  /**
+   * The base URL clients reach this service at (scheme, host, port, optional path), for the
+   * absolute URLs in responses (`meta.location`, `Location`, `$ref`). Absent: the address
+   * the server listens on. Never taken from a request's Host header.
+   */
+  readonly publicUrl: string | undefined;
   /** Postgres URL; absent means run an embedded Postgres under dataDir. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
@@ -81,6 +87,21 @@ function str(env: Env, name: string): string | undefined {
   return raw === undefined || raw === "" ? undefined : raw;
 }
 
+function publicUrl(env: Env): string | undefined {
+  const raw = str(env, "ROSTER_PUBLIC_URL");
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`ROSTER_PUBLIC_URL must be an absolute http or https URL, got "${raw}"`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    throw new ConfigError(`ROSTER_PUBLIC_URL must be an http or https URL without query, fragment or credentials, got "${raw}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
 const ROLES: readonly Role[] = ["core", "scim", "relay"];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -102,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     host: str(env, "ROSTER_HOST") ?? "127.0.0.1",
     port: int(env, "ROSTER_PORT", 8080, 0, 65535),
+    publicUrl: publicUrl(env),
     databaseUrl: str(env, "DATABASE_URL"),
     dataDir: str(env, "ROSTER_DATA_DIR") ?? ".roster",
     embeddedPostgresPort: int(env, "ROSTER_EMBEDDED_PG_PORT", 54329, 1, 65535),

@@ -147,6 +147,15 @@ describe("the SCIM facade alone", () => {
     }
   });
 
+  it("reads the public URL, without a trailing slash, and refuses one that is not a plain http(s) URL", () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ ROSTER_PUBLIC_URL: "https://roster.example.com/" }).publicUrl).toBe("https://roster.example.com");
+    expect(loadConfig({ ROSTER_PUBLIC_URL: "https://example.com:8443/idp/" }).publicUrl).toBe("https://example.com:8443/idp");
+    for (const bad of ["roster.example.com", "ftp://example.com", "https://example.com/?x=1", "https://user:pw@example.com"]) {
+      expect(() => loadConfig({ ROSTER_PUBLIC_URL: bad }), bad).toThrow(/ROSTER_PUBLIC_URL/);
+    }
+  });
+
   it("refuses to start without a core URL and key", () => {
     expect(() => loadConfig({ ROSTER_ROLES: "scim" })).toThrow(/ROSTER_CORE_URL and ROSTER_CORE_API_KEY/);
   });

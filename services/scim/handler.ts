@@ -19,6 +19,8 @@ export interface ScimDeps {
   readonly core: CoreClient;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  /** The service's public base URL (ROSTER_PUBLIC_URL), for every absolute URL answered. */
+  readonly publicUrl: () => string;
   readonly rateLimiter: RateLimiter;
   readonly audit: AuditBuffer;
   readonly metrics: Metrics;
@@ -30,11 +32,6 @@ const UNAUTHORIZED_HEADERS = { "www-authenticate": 'Bearer realm="roster-scim"' 
 function header(req: Req, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function baseUrlOf(req: Req): string {
-  const host = header(req, "host") ?? req.headers[":authority"] ?? "localhost";
-  return `http://${String(host)}${SCIM_BASE_PATH}`;
 }
 
 async function authenticate(core: CoreClient, req: Req): Promise<ScimContext["directory"]> {
@@ -86,7 +83,7 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
       }
       const body = WITH_BODY.has(method) ? await readJson(req, deps.maxBodyBytes) : undefined;
       requestBody = body;
-      const ctx: ScimContext = { core: deps.core, directory, baseUrl: baseUrlOf(req), maxBodyBytes: deps.maxBodyBytes };
+      const ctx: ScimContext = { core: deps.core, directory, baseUrl: `${deps.publicUrl()}${SCIM_BASE_PATH}`, maxBodyBytes: deps.maxBodyBytes };
       const response = await route(ctx, {
         method,
         path,

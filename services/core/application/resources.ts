@@ -2,7 +2,7 @@
 // the aggregates it changes (group before users, users in id order), sets their versions,
 // and appends one event per fact to the outbox in that same transaction.
 import { checkId, isId, type Directory } from "../domain/directory.ts";
-import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
+import { excerpt, InvalidInputError, NotFoundError, quote } from "../domain/errors.ts";
 import { groupEvent, groupRef, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
@@ -11,6 +11,7 @@ import {
   checkNotDeleted,
   checkVersion,
   groupFields,
+  nestedGroupError,
   refuseIdChange,
   sameJson,
   userFields,
@@ -363,7 +364,7 @@ export class ResourceUseCases {
 
   private async directory(repos: Repositories, id: string): Promise<Directory> {
     const directory = await repos.directories.get(id);
-    if (!directory) throw new NotFoundError(`directory ${id} not found`);
+    if (!directory) throw new NotFoundError(`directory ${excerpt(id)} not found`);
     return directory;
   }
 
@@ -387,8 +388,15 @@ export class ResourceUseCases {
     const live = await repos.users.lockLive(group.directoryId, toAdd);
     if (live.length !== toAdd.length) {
       const found = new Set(live.map((u) => u.id));
-      const missing = toAdd.filter((m) => !found.has(m));
-      throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.slice(0, 5).join(", ")}`);
+      const missing = toAdd.filter((m) => !found.has(m)).slice(0, 5);
+      // Members are users only: a group given as one is named as such, not as a missing user.
+      for (const id of missing) {
+        const nested = await repos.groups.get(group.directoryId, id);
+        if (nested && !nested.deletedAt) {
+          throw nestedGroupError(id);
+        }
+      }
+      throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.join(", ")}`);
     }
     const removed = replaceAll ? await repos.memberships.removeAllExcept(group.id, toAdd) : await repos.memberships.remove(group.id, [...remove]);
     const added = await repos.memberships.add(group.directoryId, group.id, toAdd, now);
@@ -438,7 +446,7 @@ interface UserFact extends CanonicalInput {
 function checkMemberIds(ids: readonly string[]): string[] {
   if (ids.length > MAX_MEMBERS_PER_CALL) throw new InvalidInputError("tooMany", `at most ${MAX_MEMBERS_PER_CALL} members per request`);
   return ids.map((id) => {
-    if (!isId(id)) throw new InvalidInputError("invalidValue", `no such user in this directory: ${JSON.stringify(id.slice(0, 64))}`);
+    if (!isId(id)) throw new InvalidInputError("invalidValue", `no such user in this directory: ${quote(id)}`);
     return id.toLowerCase();
   });
 }
@@ -470,7 +478,7 @@ function listQuery(options: ListOptions, lenient: boolean, includeDeleted: boole
     else if (typeof token.offset === "number" && Number.isInteger(token.offset) && token.offset >= 0) offset = token.offset;
     else throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
   }
-  const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted, lenient };
+  const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted };
   // Unsorted listings page by id (stable under inserts); sorted ones by position.
   const next = (items: Array<{ id: string }>, more: boolean): string => {
     if (!more || items.length === 0) return "";

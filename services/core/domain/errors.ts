@@ -18,7 +18,11 @@ const MAX_QUOTED = 100;
 
 /** Client input as an error message shows it: cut to a bounded length, with an ellipsis. */
 export function excerpt(input: string, max = MAX_QUOTED): string {
-  return input.length <= max ? input : `${input.slice(0, max)}…`;
+  if (input.length <= max) return input;
+  // Never cut between the halves of a surrogate pair: a lone half cannot be percent-encoded
+  // into a grpc-message header.
+  const end = /[\uD800-\uDBFF]/.test(input[max - 1]!) ? max - 1 : max;
+  return `${input.slice(0, end)}…`;
 }
 
 /** Client input quoted as a JSON string, cut like excerpt. */

@@ -1,7 +1,7 @@
 // Users and groups as the directory core keeps them: the SCIM resource as accepted (with
 // canonical attribute casing) plus the columns derived from it that queries and uniqueness
 // need. Validation of an incoming SCIM resource lives here.
-import { InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
+import { excerpt, InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
 import { normalizeResource, type ResourceType } from "./scim/schema.ts";
 
 export type Json = Record<string, unknown>;
@@ -113,6 +113,11 @@ export function groupFields(raw: unknown): GroupFields {
   return { resource: { ...resource, displayName }, displayName, externalId: optionalString(resource, "externalId") };
 }
 
+/** The refusal of a group given as a member of a group (nested groups are not supported). */
+export function nestedGroupError(id: string): InvalidInputError {
+  return new InvalidInputError("invalidValue", `member ${excerpt(id)} is a group: nested groups are not supported, members must be users`);
+}
+
 /** The ids named by a SCIM `members` array (`[{ "value": id }]`). */
 export function memberIdsOf(raw: unknown): string[] {
   if (raw === undefined || raw === null) return [];
@@ -121,7 +126,7 @@ export function memberIdsOf(raw: unknown): string[] {
     const value = typeof member === "object" && member !== null ? (member as Json).value : undefined;
     if (typeof value !== "string" || value === "") throw new InvalidInputError("invalidValue", `members[${i}].value must be a user id`);
     if (typeof member === "object" && member !== null && (member as Json).type === "Group") {
-      throw new InvalidInputError("invalidValue", "nested groups are not supported: members must be users");
+      throw nestedGroupError(value);
     }
     return value;
   });
@@ -150,7 +155,7 @@ export function changedAttributes(before: Json, after: Json): string[] {
 }
 
 export function checkNotDeleted<T extends { deletedAt: Date | null }>(record: T | undefined, what: string, id: string): T {
-  if (!record || record.deletedAt) throw new NotFoundError(`${what} ${id} not found`);
+  if (!record || record.deletedAt) throw new NotFoundError(`${what} ${excerpt(id)} not found`);
   return record;
 }
 

@@ -12,6 +12,7 @@ import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./d
 import type { AuditUseCases } from "../application/audit.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
+import { refuseMalformedRequests } from "./malformed-requests.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
@@ -92,5 +93,6 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
     );
     deps.mapping?.routes(router, guard);
     if (deps.events) router.service(EventService, guard(EventService, EVENT_ACCESS, eventServiceImpl({ ...deps.events, directories: deps.directories })));
+    refuseMalformedRequests(router.handlers);
   };
 }

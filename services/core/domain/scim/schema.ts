@@ -142,9 +142,10 @@ export const USER_SCHEMA_DEF: SchemaDef = {
       "groups",
       [
         str("value", ro),
-        attr("$ref", "reference", { ...ro, referenceTypes: ["User", "Group"] }),
+        // Roster's groups hold users only, so a user's groups are all direct ones.
+        attr("$ref", "reference", { ...ro, referenceTypes: ["Group"] }),
         str("display", ro),
-        str("type", { ...ro, canonicalValues: ["direct", "indirect"] }),
+        str("type", { ...ro, canonicalValues: ["direct"] }),
       ],
       { multiValued: true, mutability: "readOnly" },
     ),
@@ -183,9 +184,10 @@ export const GROUP_SCHEMA_DEF: SchemaDef = {
       "members",
       [
         str("value", { mutability: "immutable" }),
-        attr("$ref", "reference", { mutability: "immutable", referenceTypes: ["User", "Group"] }),
+        // Members are users: nested groups are not supported.
+        attr("$ref", "reference", { mutability: "immutable", referenceTypes: ["User"] }),
         str("display", ro),
-        str("type", { mutability: "immutable", canonicalValues: ["User", "Group"] }),
+        str("type", { mutability: "immutable", canonicalValues: ["User"] }),
       ],
       { multiValued: true },
     ),
