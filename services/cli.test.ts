@@ -221,7 +221,9 @@ describe("roster CLI", () => {
       20_000,
       "outbox lag 0",
     );
-    expect(lag).toMatchObject({ oldestUnpublishedAgeSeconds: 0, stuckSubjects: [] });
+    expect(lag).toMatchObject({ oldestUnpublishedAgeSeconds: 0, stuckSubjects: [], parkedEvents: 0, parkedSubjects: [] });
+    expect((await ok("outbox", "parked")).json).toEqual([]);
+    expect((await ok("outbox", "unpark", "--all")).json).toEqual({ unparked: [] });
     expect(lag.lastPublishedAt).not.toBeNull();
     expect(lag.leases).toEqual([
       expect.objectContaining({ name: "default", holder: roster!.relay!.relay.holder, active: true, position: lag.lastPublishedPosition }),
@@ -283,6 +285,9 @@ describe("roster CLI", () => {
       [["events", "replay", "--directory", directoryId], /--subject is required/],
       [["events", "replay", "--directory", directoryId, "--subject", userId, "--from-sequence", "0"], /positive integer/],
       [["outbox", "lag", "--bogus"], /Unknown option '--bogus'/],
+      [["outbox", "unpark"], /either --subject ID or --all/],
+      [["outbox", "unpark", "--all", "--subject", userId], /either --subject ID or --all/],
+      [["outbox", "unpark", "--subject", "x'; DROP TABLE outbox_events"], /must be a UUID/],
       [["serve", "--roles", "core,mailer"], /unknown role "mailer"/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(...args)));

@@ -31,7 +31,12 @@ export const USAGE = `usage: roster <command> [options]
   scim-token create --directory ID [--name NAME]
   scim-token list --directory ID
   scim-token revoke --directory ID ID
-  outbox lag                                unpublished events, relay lease, stuck subjects
+  outbox lag                                unpublished events, parked subjects, relay lease,
+                                            stuck subjects
+  outbox parked                             subjects whose events wait because the broker
+                                            refused one of them for good
+  outbox unpark --subject ID | --all        send a parked subject's events again (after
+                                            fixing what made the broker refuse them)
   events replay --directory ID --subject ID [--from-sequence N]
                                             publish a user's or group's published events to
                                             Kafka again (same event ids; consumers dedupe)
@@ -123,6 +128,7 @@ function parse(argv: string[]) {
         "from-sequence": { type: "string" },
         roles: { type: "string" },
         strict: { type: "boolean", default: false },
+        all: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -242,6 +248,24 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         print(await withPool(url, outboxLag));
       };
     },
+    "outbox parked": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      return async ({ url }) => {
+        const { parkedSubjects } = await import("./relay/admin.ts");
+        print(await withPool(url, (pool) => parkedSubjects(pool)));
+      };
+    },
+    "outbox unpark": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      if (values.all === (values.subject !== undefined)) throw new UsageError("outbox unpark: give either --subject ID or --all");
+      const which = values.all ? ("all" as const) : { subjectId: checkId("--subject", values.subject!) };
+      return async ({ url }) => {
+        const { unpark } = await import("./relay/admin.ts");
+        const result = await withPool(url, (pool) => unpark(pool, which));
+        print(result);
+        if (result.unparked.length === 0) process.stderr.write("No such parked subject.\n");
+      };
+    },
     "events replay": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
       const directoryId = checkId("--directory", need(oneDirectory, "--directory"));
@@ -250,6 +274,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);
       const fromSequence = BigInt(rawFrom);
       return async ({ url, directories, config }) => {
+        if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
         const { replaySubject } = await import("./relay/admin.ts");
         const { kafkaPublisher } = await import("./relay/publisher.ts");

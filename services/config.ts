@@ -16,7 +16,17 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   readonly shutdownTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** Timeouts and bounds of client connections (see services/platform/server.ts). */
+  readonly connections: {
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxStreamsPerSession: number;
+  };
   readonly kafka: {
+    /** Bootstrap servers; empty when none is configured (events then get positions but go to no broker). */
     readonly brokers: readonly string[];
     readonly clientId: string;
     readonly userTopic: string;
@@ -101,8 +111,16 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config["logLevel"],
     shutdownTimeoutMs: int(env, "ROSTER_SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     maxBodyBytes: int(env, "ROSTER_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+    connections: {
+      headersTimeoutMs: int(env, "ROSTER_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+      requestTimeoutMs: int(env, "ROSTER_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
+      keepAliveTimeoutMs: int(env, "ROSTER_KEEP_ALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+      idleTimeoutMs: int(env, "ROSTER_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
+      maxConnections: int(env, "ROSTER_MAX_CONNECTIONS", 4_096, 1, 1_000_000),
+      maxStreamsPerSession: int(env, "ROSTER_HTTP2_MAX_STREAMS", 100, 1, 10_000),
+    },
     kafka: {
-      brokers: (str(env, "KAFKA_BROKERS") ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
+      brokers: (str(env, "KAFKA_BROKERS") ?? "").split(",").map((b) => b.trim()).filter((b) => b !== ""),
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
       userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
       groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",

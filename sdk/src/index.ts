@@ -9,6 +9,7 @@ export { subscribe } from "./subscribe.ts";
 export type { DeliveredEvent, SubscribeOptions } from "./subscribe.ts";
 
 export { SequenceGapError } from "./ordering.ts";
+export { ResyncRequiredError } from "./resync.ts";
 
 export { createLifecycleConsumer, decodeLifecycleMessage, LifecycleMessageError } from "./kafka.ts";
 export type { CloudEventHeaders, LifecycleConsumer, LifecycleConsumerOptions, LifecycleEventContext, LifecycleMessage } from "./kafka.ts";
@@ -31,5 +32,5 @@ export type { EventCase, EventOf, EventType, GroupEventCase, PayloadOf, UserEven
 export { DirectoryService, UserState } from "./gen/roster/directory/v1/directory_pb.js";
 export type { Group, User } from "./gen/roster/directory/v1/directory_pb.js";
 export { MappingService } from "./gen/roster/mapping/v1/mapping_pb.js";
-export { EventSchema, EventService, SubjectType } from "./gen/roster/events/v1/events_pb.js";
-export type { Event } from "./gen/roster/events/v1/events_pb.js";
+export { CursorExpiredDetailSchema, EventSchema, EventService, SubjectType } from "./gen/roster/events/v1/events_pb.js";
+export type { CursorExpiredDetail, Event } from "./gen/roster/events/v1/events_pb.js";

@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createRosterClients, type RosterClients } from "./client.ts";
 import { subscribe, type DeliveredEvent } from "./subscribe.ts";
 import { SequenceGapError } from "./ordering.ts";
+import type { EventType } from "./events.ts";
 import { startFakeEventService, userEvent, type FakeEventService } from "./testing/fake-event-service.ts";
 
 const DIR = "dir-1";
@@ -108,7 +109,10 @@ describe("subscribe", () => {
 
   it("does not check sequences of a type-filtered stream (they are sparse by design), unless forced", async () => {
     fake.append(userEvent(DIR, "u1", 1, "userCreated"), userEvent(DIR, "u1", 2), userEvent(DIR, "u1", 3, "userDeactivated"), userEvent(DIR, "u1", 4, "userDeleted"));
-    const filter = { types: ["user.created", "user.deactivated", "user.deleted"] };
+    const filter: { types: EventType[] } = { types: ["user.created", "user.deactivated", "user.deleted"] };
+    // The filter takes event types only: the payload case spelling does not compile.
+    // @ts-expect-error "userDeactivated" is a payload case, not an event type
+    void subscribe(clients.events, { directoryId: DIR, filter: { types: ["userDeactivated"] } });
     const got = await take(subscribe(clients.events, { directoryId: DIR, filter }), 3);
     expect(got.map((d) => d.event.type)).toEqual(["user.created", "user.deactivated", "user.deleted"]);
     await expect(take(subscribe(clients.events, { directoryId: DIR, filter, checkSequence: true }), 3)).rejects.toBeInstanceOf(SequenceGapError);

@@ -19,11 +19,17 @@
 // - Filters: with `filter.types`, a subject's sequence is legitimately sparse (the other
 //   types are left out), so sequence checking is off for type-filtered streams unless you
 //   force it. A `filter.subjectId` alone keeps the subject's whole history, and checking.
+//   Types are the dotted event types (`EventType`); the server refuses any other string.
+// - A cursor the server cannot resume after without skipping (older than the replay window,
+//   or beyond its newest event) ends the iteration with ResyncRequiredError, carrying the
+//   oldest cursor still served. Never a silent skip.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Event, EventService } from "./gen/roster/events/v1/events_pb.js";
 import { backoffDelay, sleep, type BackoffOptions } from "./backoff.ts";
 import { DeliveryChecker } from "./ordering.ts";
+import type { EventType } from "./events.ts";
+import { resyncErrorOf } from "./resync.ts";
 
 export interface SubscribeOptions {
   directoryId: string;
@@ -32,7 +38,7 @@ export interface SubscribeOptions {
   /** Start at this time when there is no cursor. */
   startTime?: Timestamp;
   /** Server-side filter. Type filters turn sequence checking off (see checkSequence). */
-  filter?: { types?: string[]; subjectId?: string };
+  filter?: { types?: EventType[]; subjectId?: string };
   /** Ends the iteration (without error) when aborted. */
   signal?: AbortSignal;
   /** Reconnect backoff; defaults: 200 ms initial, doubling, 10 s cap, full jitter. */
@@ -123,6 +129,8 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
       failure = new ConnectError("event stream ended by the server", Code.Unavailable);
     } catch (error) {
       if (outer?.aborted) return;
+      const resync = resyncErrorOf(error, cursor);
+      if (resync) throw resync;
       if (isPermanent(error)) throw error;
       failure = error;
     } finally {

@@ -82,7 +82,6 @@ export interface ListQuery {
   readonly offset: number;
   readonly limit: number;
   readonly includeDeleted: boolean;
-  readonly lenient: boolean;
 }
 
 export interface ListResult<T> {

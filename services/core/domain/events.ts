@@ -4,20 +4,28 @@
 import { newId } from "./ids.ts";
 import type { GroupRecord, Json, UserRecord } from "./resources.ts";
 
-export type EventType =
-  | "user.created"
-  | "user.updated"
-  | "user.deactivated"
-  | "user.reactivated"
-  | "user.deleted"
-  | "user.added_to_group"
-  | "user.removed_from_group"
-  | "user.roles_changed"
-  | "group.created"
-  | "group.updated"
-  | "group.deleted"
-  | "group.members_added"
-  | "group.members_removed";
+/** Every event type, in dotted form: the one list filters are checked against. */
+export const EVENT_TYPES = [
+  "user.created",
+  "user.updated",
+  "user.deactivated",
+  "user.reactivated",
+  "user.deleted",
+  "user.added_to_group",
+  "user.removed_from_group",
+  "user.roles_changed",
+  "group.created",
+  "group.updated",
+  "group.deleted",
+  "group.members_added",
+  "group.members_removed",
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export function isEventType(value: string): value is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(value);
+}
 
 export interface NewEvent {
   readonly id: string;

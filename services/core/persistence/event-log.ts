@@ -44,6 +44,13 @@ export interface EventQuery {
   readonly limit: number;
 }
 
+export interface EventLogFloor {
+  /** Every event of the directory at or below this position has been deleted. */
+  readonly prunedThrough: bigint;
+  /** The latest occurrence time among the deleted events. */
+  readonly prunedOccurredAt: Date;
+}
+
 /** The NOTIFY channel the relay signals after each publication (a wake-up hint only). */
 export const EVENTS_CHANNEL = "roster_events";
 
@@ -80,6 +87,45 @@ export class EventLog {
       [directoryId],
     );
     return BigInt(rows[0]?.p ?? "0");
+  }
+
+  /**
+   * The highest position ever assigned, in any directory: the lease's last position (kept
+   * when the rows are deleted) or the newest row's, whichever is higher.
+   */
+  async globalHeadPosition(): Promise<bigint> {
+    const { rows } = await this.pool.query<{ p: string }>(
+      `SELECT GREATEST((SELECT max(position) FROM relay_leases), (SELECT max(position) FROM outbox_events), 0)::text AS p`,
+    );
+    return BigInt(rows[0]?.p ?? "0");
+  }
+
+  /** How far the replay-window cleanup has deleted this directory's events (undefined: nothing yet). */
+  async floor(directoryId: string): Promise<EventLogFloor | undefined> {
+    const { rows } = await this.pool.query<{ pruned_through: string; pruned_occurred_at: Date }>(
+      "SELECT pruned_through::text, pruned_occurred_at FROM event_log_floors WHERE directory_id = $1",
+      [directoryId],
+    );
+    const row = rows[0];
+    return row ? { prunedThrough: BigInt(row.pruned_through), prunedOccurredAt: row.pruned_occurred_at } : undefined;
+  }
+
+  /**
+   * The last published sequence of a subject of this directory (kept by the relay when the
+   * rows are deleted); 0 when the subject is unknown here or has nothing published.
+   */
+  async subjectHeadSequence(directoryId: string, subjectId: string): Promise<bigint> {
+    const { rows } = await this.pool.query<{ s: string }>(
+      `SELECT GREATEST(
+         (SELECT c.sequence FROM relay_subject_cursors c
+           WHERE c.subject_id = $1
+             AND (EXISTS (SELECT 1 FROM users WHERE id = $1 AND directory_id = $2)
+               OR EXISTS (SELECT 1 FROM groups WHERE id = $1 AND directory_id = $2))),
+         (SELECT max(sequence) FROM outbox_events WHERE subject_id = $1 AND directory_id = $2 AND position IS NOT NULL),
+         0)::text AS s`,
+      [subjectId, directoryId],
+    );
+    return BigInt(rows[0]?.s ?? "0");
   }
 
   /** One subject's published events in sequence order. */

@@ -11,6 +11,15 @@ import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type Attri
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import { groupToPb, userToPb } from "./convert.ts";
 
+/**
+ * The largest encoded Event the relay sends: half of Kafka's default 1 MiB message limit,
+ * leaving room for the key, headers and batch framing. Membership events stay far below it by
+ * design (at most MAX_MEMBER_IDS_PER_EVENT ids each); a user event only nears it with a SCIM
+ * resource of hundreds of KiB (the 1 MiB request body limit allows that), and the relay
+ * parks such an event rather than send it.
+ */
+export const MAX_EVENT_BYTES = 512 * 1024;
+
 /** One row of `outbox_events` as the relay and EventService read it. */
 export interface StoredEvent {
   readonly seq: bigint;

@@ -1,14 +1,15 @@
 // EventService: the published event log, in global position order, as pages, as a live
 // stream, and per subject. Only published events (those with a position) are served, so a
 // caller never sees an event whose transaction rolled back, and the order never changes.
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { CursorExpiredDetailSchema, type EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { checkId } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
+import { EVENT_TYPES, isEventType } from "../domain/events.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import type { DirectoryUseCases } from "../application/directories.ts";
-import type { EventLog } from "../persistence/event-log.ts";
+import type { EventLog, EventLogFloor } from "../persistence/event-log.ts";
 import type { Notifier } from "../../platform/notifier.ts";
 import { eventToPb } from "./event-codec.ts";
 
@@ -40,16 +41,66 @@ export function decodeCursor(cursor: string): bigint {
   return BigInt(raw);
 }
 
-function startTime(value: Timestamp | undefined): Date | undefined {
-  return value ? timestampDate(value) : undefined;
-}
-
 function filterOf(filter: { types: string[]; subjectId: string } | undefined): { types: string[]; subjectId: string | undefined } {
-  if (filter?.types && filter.types.length > 100) throw new InvalidInputError("invalidValue", "filter.types may list at most 100 types");
+  const types = filter?.types ?? [];
+  if (types.length > 100) throw new InvalidInputError("invalidValue", "filter.types may list at most 100 types");
+  // An unknown type would match nothing, and the cursor would still move on: refused, so a
+  // misspelt filter cannot skip events for good.
+  const unknown = types.findIndex((t) => !isEventType(t));
+  if (unknown >= 0) {
+    throw new InvalidInputError("invalidValue", `filter.types[${unknown}] is not an event type; expected one of ${EVENT_TYPES.join(", ")}`);
+  }
   return {
-    types: filter?.types ?? [],
+    types,
     subjectId: filter?.subjectId ? checkId("filter.subject_id", filter.subjectId) : undefined,
   };
+}
+
+/** A cursor past every position ever assigned: not one this log issued (or its events were lost). */
+function cursorAhead(head: bigint): ConnectError {
+  return new ConnectError(`cursor is beyond the newest published event (position ${head})`, Code.OutOfRange);
+}
+
+/** Events after the reader's place were deleted by the replay-window cleanup. */
+function cursorExpired(what: string, detail: { oldestCursor?: string; oldestAfterSequence?: bigint }): ConnectError {
+  return new ConnectError(`${what} is older than the replay window: events after it were deleted; resynchronise, then resume from the oldest cursor in the details`, Code.FailedPrecondition, undefined, [
+    { desc: CursorExpiredDetailSchema, value: detail },
+  ]);
+}
+
+/**
+ * Where a read starts and what it may have missed. A read "from the start" (no cursor, no
+ * time) starts at the oldest event kept; one from a cursor or a time must not pass over
+ * deleted events that it would have matched.
+ */
+interface ReadFrom {
+  after: bigint;
+  readonly startTime: Date | undefined;
+  /** False for a read from the start, until its first page. */
+  explicit: boolean;
+}
+
+async function readFrom(log: EventLog, directoryId: string, cursor: string, time: Timestamp | undefined): Promise<ReadFrom> {
+  const after = decodeCursor(cursor);
+  if (cursor !== "") {
+    const head = await log.globalHeadPosition();
+    if (after > head) throw cursorAhead(head);
+    // A cursor already encodes where to go on; the time applies to the first page.
+    return { after, startTime: undefined, explicit: true };
+  }
+  const startTime = time ? timestampDate(time) : undefined;
+  if (startTime) return { after: 0n, startTime, explicit: true };
+  const floor = await log.floor(directoryId);
+  return { after: floor?.prunedThrough ?? 0n, startTime: undefined, explicit: false };
+}
+
+/** Checked after a page was read from `from.after`: did the cleanup delete anything it would have served? */
+async function refuseIfExpired(log: EventLog, directoryId: string, from: ReadFrom): Promise<void> {
+  if (!from.explicit) return;
+  const floor: EventLogFloor | undefined = await log.floor(directoryId);
+  if (!floor || from.after >= floor.prunedThrough) return;
+  if (from.startTime && from.startTime > floor.prunedOccurredAt) return;
+  throw cursorExpired(from.startTime && from.after === 0n ? "start_time" : "cursor", { oldestCursor: encodeCursor(floor.prunedThrough) });
 }
 
 export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
@@ -63,41 +114,38 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
     async listEvents(req) {
       const directoryId = await directoryOf(req.directoryId);
       const limit = checkPageSize(req.pageSize, 100, 1000);
-      const after = decodeCursor(req.cursor);
+      const filter = filterOf(req.filter);
+      const from = await readFrom(deps.log, directoryId, req.cursor, req.startTime);
       // Read first: every position up to it is visible to the query that follows, so a
       // short page may move the cursor there and a filtered reader does not rescan.
       const head = await deps.log.headPosition(directoryId);
-      const events = await deps.log.list({
-        directoryId,
-        afterPosition: after,
-        // A cursor already encodes where to go on; the time applies to the first page.
-        startTime: req.cursor === "" ? startTime(req.startTime) : undefined,
-        ...filterOf(req.filter),
-        limit,
-      });
-      let last = events.at(-1)?.position ?? after;
+      const events = await deps.log.list({ directoryId, afterPosition: from.after, startTime: from.startTime, ...filter, limit });
+      await refuseIfExpired(deps.log, directoryId, from);
+      let last = events.at(-1)?.position ?? from.after;
       if (events.length < limit && head > last) last = head;
       return { events: events.map((e) => eventToPb(e)), nextCursor: encodeCursor(last) };
     },
 
     async *streamEvents(req, ctx) {
       const directoryId = await directoryOf(req.directoryId);
-      let after = decodeCursor(req.cursor);
-      const start = req.cursor === "" ? startTime(req.startTime) : undefined;
       const filter = filterOf(req.filter);
+      const from = await readFrom(deps.log, directoryId, req.cursor, req.startTime);
       const signal = AbortSignal.any([ctx.signal, deps.closing]);
       while (!signal.aborted) {
         const generation = deps.notifier?.generation;
         const head = await deps.log.headPosition(directoryId);
-        const page = await deps.log.list({ directoryId, afterPosition: after, startTime: start, ...filter, limit: STREAM_PAGE });
+        const page = await deps.log.list({ directoryId, afterPosition: from.after, startTime: from.startTime, ...filter, limit: STREAM_PAGE });
+        // A reader slower than the cleanup is told, never carried over the hole.
+        await refuseIfExpired(deps.log, directoryId, from);
+        from.explicit = true;
         for (const e of page) {
           if (signal.aborted) return;
-          after = e.position!;
-          yield { event: eventToPb(e), cursor: encodeCursor(after) };
+          from.after = e.position!;
+          yield { event: eventToPb(e), cursor: encodeCursor(from.after) };
         }
         if (page.length < STREAM_PAGE) {
           // Nothing at or below head is left to match: the next poll starts after it.
-          if (head > after) after = head;
+          if (head > from.after) from.after = head;
           await (deps.notifier?.wait(deps.streamPollMs, signal, generation) ?? sleep(deps.streamPollMs, signal));
         }
       }
@@ -108,7 +156,16 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
       const subjectId = checkId("subject_id", req.subjectId);
       const limit = checkPageSize(req.pageSize, 100, 1000);
       if (req.afterSequence < 0n) throw new InvalidInputError("invalidValue", "after_sequence must not be negative");
+      // Read first: everything published up to it is visible to the query that follows.
+      const head = await deps.log.subjectHeadSequence(directoryId, subjectId);
+      if (req.afterSequence > head) {
+        throw new ConnectError(`after_sequence is beyond the subject's last published event (sequence ${head})`, Code.OutOfRange);
+      }
       const events = await deps.log.subject(directoryId, subjectId, req.afterSequence, limit + 1);
+      // Sequences go up by one and the cleanup deletes oldest first: a first event further
+      // on than the next sequence (or none, with more published) means the next ones are gone.
+      const next = events[0]?.sequence ?? head + 1n;
+      if (next > req.afterSequence + 1n) throw cursorExpired("after_sequence", { oldestAfterSequence: next - 1n });
       const more = events.length > limit;
       const page = events.slice(0, limit);
       return { events: page.map((e) => eventToPb(e)), nextAfterSequence: more ? page.at(-1)!.sequence : 0n };

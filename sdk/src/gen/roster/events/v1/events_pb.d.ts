@@ -518,7 +518,8 @@ export declare const GroupMembersRemovedSchema: GenMessage<GroupMembersRemoved>;
  */
 export declare type EventFilter = Message<"roster.events.v1.EventFilter"> & {
   /**
-   * Event types (e.g. "user.deactivated"); empty means all.
+   * Event types in dotted form (e.g. "user.deactivated", the `type` of Event); empty means
+   * all. An unknown type is refused with INVALID_ARGUMENT rather than matching nothing.
    *
    * @generated from field: repeated string types = 1;
    */
@@ -548,8 +549,10 @@ export declare type ListEventsRequest = Message<"roster.events.v1.ListEventsRequ
   directoryId: string;
 
   /**
-   * Start after this cursor (from a previous response); empty means from the start or
-   * from start_time.
+   * Start after this cursor (from a previous response); empty means from the oldest event
+   * still kept, or from start_time. A cursor beyond the newest published position is
+   * refused with OUT_OF_RANGE; one (or a start_time) older than the replay window, whose
+   * next events were deleted, with FAILED_PRECONDITION and a CursorExpiredDetail.
    *
    * @generated from field: string cursor = 2;
    */
@@ -612,6 +615,8 @@ export declare type StreamEventsRequest = Message<"roster.events.v1.StreamEvents
   directoryId: string;
 
   /**
+   * As in ListEventsRequest, with the same refusals.
+   *
    * @generated from field: string cursor = 2;
    */
   cursor: string;
@@ -671,7 +676,9 @@ export declare type ListSubjectEventsRequest = Message<"roster.events.v1.ListSub
   subjectId: string;
 
   /**
-   * Events with a sequence greater than this.
+   * Events with a sequence greater than this. Beyond the subject's last published sequence:
+   * OUT_OF_RANGE; when the next events fell out of the replay window: FAILED_PRECONDITION
+   * with a CursorExpiredDetail (oldest_after_sequence).
    *
    * @generated from field: int64 after_sequence = 3;
    */
@@ -711,6 +718,36 @@ export declare type ListSubjectEventsResponse = Message<"roster.events.v1.ListSu
  * Use `create(ListSubjectEventsResponseSchema)` to create a new message.
  */
 export declare const ListSubjectEventsResponseSchema: GenMessage<ListSubjectEventsResponse>;
+
+/**
+ * Attached (as a Connect/gRPC error detail) to FAILED_PRECONDITION when a cursor, a
+ * start_time or an after_sequence lies before the replay window: events after it were
+ * deleted, so resuming would skip them. The consumer must resynchronise (e.g. from
+ * DirectoryService) and then resume from the oldest position still kept.
+ *
+ * @generated from message roster.events.v1.CursorExpiredDetail
+ */
+export declare type CursorExpiredDetail = Message<"roster.events.v1.CursorExpiredDetail"> & {
+  /**
+   * ListEvents/StreamEvents: the oldest cursor still served (resume after it).
+   *
+   * @generated from field: string oldest_cursor = 1;
+   */
+  oldestCursor: string;
+
+  /**
+   * ListSubjectEvents: the lowest after_sequence still served.
+   *
+   * @generated from field: int64 oldest_after_sequence = 2;
+   */
+  oldestAfterSequence: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.CursorExpiredDetail.
+ * Use `create(CursorExpiredDetailSchema)` to create a new message.
+ */
+export declare const CursorExpiredDetailSchema: GenMessage<CursorExpiredDetail>;
 
 /**
  * @generated from enum roster.events.v1.SubjectType
