@@ -202,6 +202,16 @@ describe("roster CLI", () => {
     await until(200, async () => (await scimRequest(url(), scimSecret, "GET", "/Users")).status, "SCIM on a re-activated directory");
   });
 
+  it("issues keys limited to directories, which the server holds to them", async () => {
+    const other = (await ok("directory", "create", "--name", "Other", "--provider", "entra")).json.id;
+    const third = (await ok("directory", "create", "--name", "Third", "--provider", "generic")).json.id;
+    const limited = await ok("api-key", "create", "--name", "tenants", "--scope", "read", "--directory", directoryId, "--directory", other);
+    expect(limited.json.key.directoryIds).toEqual([directoryId, other].sort());
+    expect((await ok("api-key", "list")).json.find((k: { id: string }) => k.id === limited.json.key.id).directoryIds).toEqual([directoryId, other].sort());
+    expect(await rpcStatus(limited.json.secret, "GetDirectory", { id: other })).toBe(200);
+    expect(await rpcStatus(limited.json.secret, "GetDirectory", { id: third })).toBe(404);
+  }, 60_000);
+
   it("shows the outbox lag draining to zero, then replays the user's events to Kafka with their ids", async () => {
     const lag = await eventually(
       async () => {
@@ -267,6 +277,8 @@ describe("roster CLI", () => {
       [["api-key", "create", "--name", "x"], /--scope is required/],
       [["api-key", "create", "--name", "x", "--scope", "root"], /--scope must be admin or read/],
       [["api-key", "revoke"], /ID is required/],
+      [["api-key", "create", "--name", "x", "--scope", "read", "--directory", "not-a-uuid"], /must be a UUID/],
+      [["scim-token", "list", "--directory", directoryId, "--directory", directoryId], /--directory may be given once here/],
       [["directory", "get", "not-a-uuid"], /must be a UUID/],
       [["directory", "get", "00000000-0000-4000-8000-000000000000"], /not found/],
       [["directory", "create", "--name", "X", "--provider", "ldap"], /provider must be one of/],

@@ -234,6 +234,26 @@ describe("a key limited to directory A", () => {
     }, 60_000);
   }
 
+  it("cannot reach B's users, groups or tokens through its own directory either", async () => {
+    const before = await snapshotOf(b.id);
+    const transport = transportsFor(adminA)["Connect over HTTP/1.1"]!;
+    for (const service of SERVICES) {
+      for (const method of service.methods) {
+        if (directoryField(method) === undefined) continue;
+        // A's id with B's user, group and token ids (and B's SCIM secret where one is taken).
+        const init = requestAgainst(method, a.id);
+        let answer = "";
+        try {
+          answer = toJsonString(method.output, (await call(transport, service, method, init)) as never);
+        } catch {
+          // Refused: error messages may quote the ids given, which is no leak.
+        }
+        for (const secret of [b.id, bUser, bGroup, b.tokenId]) expect(answer, `${service.name}/${method.name}`).not.toContain(secret);
+      }
+    }
+    expect(await snapshotOf(b.id)).toEqual(before);
+  }, 60_000);
+
   for (const protocol of ["Connect over HTTP/1.1", "gRPC over HTTP/2"]) {
     it(`reads, streams and writes directory A (${protocol})`, async () => {
       const transport = transportsFor(adminA)[protocol]!;

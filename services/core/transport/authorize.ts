@@ -40,7 +40,10 @@ export type Guard = <S extends DescService>(service: S, rules: AccessRules<S>, i
 
 const guardedMethods = new WeakSet<DescMethod>();
 
-/** Whether the method was registered through a guard (the auth interceptor refuses the rest). */
+/**
+ * Whether the method's descriptor went through a guard (the auth interceptor refuses the
+ * rest): a service served straight on the router, without rules, answers nobody.
+ */
 export function hasAccessRule(method: DescMethod): boolean {
   return guardedMethods.has(method);
 }
