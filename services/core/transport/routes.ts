@@ -10,6 +10,7 @@ import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./d
 import type { AuditUseCases } from "../application/audit.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
+import { inputInterceptor } from "./input.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
@@ -73,6 +74,7 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
     ...(deps.metrics ? [metricsInterceptor(deps.metrics)] : []),
     errorInterceptor(deps.logger),
     authInterceptor(deps.directories, deps.internalSecret, deps.logger),
+    inputInterceptor(),
   ];
 }
 
@@ -81,7 +83,7 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
     router.service(DirectoryService, {
       ...directoryServiceImpl(deps.directories),
       ...resourceServiceImpl(deps.resources),
-      ...auditServiceImpl(deps.audit),
+      ...auditServiceImpl(deps.audit, deps.logger),
     });
     deps.mapping?.routes(router);
     if (deps.events) router.service(EventService, eventServiceImpl({ ...deps.events, directories: deps.directories }));
