@@ -245,6 +245,9 @@ describe("5. U+0000 and lone surrogates", () => {
       ["PUT", `/Groups/${groupId}`, { displayName: "\ud800" }],
       ["GET", `/Users?filter=${encodeURIComponent('userName eq "\u0000"')}`, undefined],
       ["POST", "/Users/.search", { schemas: [SEARCH_REQUEST], filter: 'userName eq "\ud800"' }],
+      // The filter's own escapes spell the same characters.
+      ["GET", `/Users?filter=${encodeURIComponent('userName eq "a\\u0000"')}`, undefined],
+      ["POST", "/Users/.search", { schemas: [SEARCH_REQUEST], filter: 'title eq "\\udc00"' }],
     ];
     for (const [method, path, body] of cases) {
       const answer = await okta.scim(method, path, body);
