@@ -157,7 +157,11 @@ export interface AuditQuery {
 }
 
 export interface AuditRepository {
-  append(records: readonly AuditRecord[]): Promise<void>;
+  /**
+   * Inserts the records. One the database refuses for its content does not cost the others:
+   * it is left out and counted.
+   */
+  append(records: readonly AuditRecord[]): Promise<{ dropped: number }>;
   list(directoryId: string, query: AuditQuery): Promise<AuditRecord[]>;
   /** Deletes at most batch records older than cutoff; returns how many. */
   purgeBefore(cutoff: Date, batch: number): Promise<number>;

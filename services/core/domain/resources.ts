@@ -2,7 +2,8 @@
 // canonical attribute casing) plus the columns derived from it that queries and uniqueness
 // need. Validation of an incoming SCIM resource lives here.
 import { excerpt, InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
-import { normalizeResource, type ResourceType } from "./scim/schema.ts";
+import { jsonProblem } from "./json-limits.ts";
+import { normalizeResource, shapeProblem, type ResourceType } from "./scim/schema.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -57,12 +58,18 @@ function checkObject(raw: unknown, what: string): Json {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new InvalidInputError("invalidSyntax", `${what} must be a JSON object`);
   }
+  // Whoever sent it (SCIM, an RPC, a PATCH result): what is stored stays readable by every
+  // reader (depth) and storable (text).
+  const problem = jsonProblem(raw);
+  if (problem) throw new InvalidInputError(problem.kind, `${what}: ${problem.message}`);
   return raw as Json;
 }
 
-/** Canonical casing, string booleans coerced, server-owned attributes removed. */
+/** Canonical casing, string booleans coerced, shapes checked, server-owned attributes removed. */
 function prepare(resourceType: ResourceType, raw: unknown, exclude: ReadonlySet<string>): Json {
   const normalized = normalizeResource(resourceType, checkObject(raw, `a ${resourceType} resource`));
+  const shape = shapeProblem(resourceType, normalized, new Set([...SERVER_OWNED, ...exclude]));
+  if (shape !== undefined) throw new InvalidInputError("invalidValue", shape);
   const out: Json = {};
   for (const [key, value] of Object.entries(normalized)) {
     if (SERVER_OWNED.has(key) || exclude.has(key)) continue;

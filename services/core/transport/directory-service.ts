@@ -4,6 +4,7 @@ import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { AuditUseCases } from "../application/audit.ts";
+import type { Logger } from "../../platform/logger.ts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   apiKeyToPb,
@@ -141,10 +142,12 @@ export function resourceServiceImpl(resources: ResourceUseCases): Partial<Servic
   };
 }
 
-export function auditServiceImpl(audit: AuditUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
+export function auditServiceImpl(audit: AuditUseCases, logger: Logger): Partial<ServiceImpl<typeof DirectoryService>> {
   return {
     async appendScimAuditRecords(req) {
-      await audit.append(req.records.map(auditRecordFromPb));
+      const { dropped } = await audit.append(req.records.map(auditRecordFromPb));
+      // Counted, never shown: the content is what the database refused.
+      if (dropped > 0) logger.error({ dropped }, "SCIM audit records refused by the database were dropped");
       return {};
     },
     async listScimAuditRecords(req) {

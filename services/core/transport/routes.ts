@@ -13,6 +13,7 @@ import type { AuditUseCases } from "../application/audit.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
 import { refuseMalformedRequests } from "./malformed-requests.ts";
+import { inputInterceptor } from "./input.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
@@ -76,6 +77,7 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
     ...(deps.metrics ? [metricsInterceptor(deps.metrics)] : []),
     errorInterceptor(deps.logger),
     authInterceptor(deps.directories, deps.internalSecret, deps.logger),
+    inputInterceptor(),
   ];
 }
 
@@ -88,7 +90,7 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
       guard(DirectoryService, DIRECTORY_ACCESS, {
         ...directoryServiceImpl(deps.directories),
         ...resourceServiceImpl(deps.resources),
-        ...auditServiceImpl(deps.audit),
+        ...auditServiceImpl(deps.audit, deps.logger),
       }),
     );
     deps.mapping?.routes(router, guard);
