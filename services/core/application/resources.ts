@@ -3,7 +3,7 @@
 // and appends one event per fact to the outbox in that same transaction.
 import { checkId, isId, type Directory } from "../domain/directory.ts";
 import { excerpt, InvalidInputError, NotFoundError, quote } from "../domain/errors.ts";
-import { groupEvent, groupRef, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
+import { groupEvent, groupRef, memberParts, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import {
@@ -221,7 +221,7 @@ export class ResourceUseCases {
         const memberCount = await repos.memberships.adjustCount(group.id, -removed.length);
         const updatedGroup: GroupRecord = { ...group, memberCount, version: group.version + 1, updatedAt: now };
         await repos.groups.update(updatedGroup);
-        groupEvents.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
+        groupEvents.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id], part: 1, parts: 1 }));
         remaining.splice(remaining.findIndex((g) => g.id === group.id), 1);
         facts.push({ user: { ...current, updatedAt: now, version: ++version }, groups: [...remaining], type: "user.removed_from_group", extra: { group: groupRef(group) } });
       }
@@ -245,11 +245,15 @@ export class ResourceUseCases {
     return this.store.transact(async (repos) => {
       await this.directory(repos, dirId);
       const now = new Date();
-      const group: GroupRecord = { id: newId(), directoryId: dirId, ...fields, memberCount: 0, version: 1, createdAt: now, updatedAt: now, deletedAt: null };
+      // One group.created per part of the initial members: the group's version counts them.
+      const parts = memberParts([...new Set(memberUserIds.map((m) => m.toLowerCase()))]);
+      const group: GroupRecord = { id: newId(), directoryId: dirId, ...fields, memberCount: 0, version: parts.length, createdAt: now, updatedAt: now, deletedAt: null };
       await repos.groups.insert(group);
       const events: NewEvent[] = [];
       const created = await this.changeMembers(repos, group, { add: memberUserIds, remove: [] }, now, events, false);
-      events.unshift(groupEvent(created, 1, "group.created", { memberUserIds: [...new Set(memberUserIds.map((m) => m.toLowerCase()))] }));
+      events.unshift(
+        ...parts.map((p) => groupEvent({ ...created, version: p.part }, p.part, "group.created", { memberUserIds: p.ids, part: p.part, parts: p.parts })),
+      );
       await repos.outbox.append(events);
       return created;
     });
@@ -406,8 +410,11 @@ export class ResourceUseCases {
     let version = group.version;
     const ref = groupRef(group);
     const after = (v: number): GroupRecord => ({ ...group, memberCount, version: v, updatedAt: now });
-    if (groupEvents && added.length > 0) events.push(groupEvent(after(++version), version, "group.members_added", { userIds: added }));
-    if (groupEvents && removed.length > 0) events.push(groupEvent(after(++version), version, "group.members_removed", { userIds: removed }));
+    // One event per part of each list (MAX_MEMBER_IDS_PER_EVENT ids), each a version of the group.
+    for (const [type, ids] of [["group.members_added", added], ["group.members_removed", removed]] as const) {
+      if (!groupEvents || ids.length === 0) continue;
+      for (const p of memberParts(ids)) events.push(groupEvent(after(++version), version, type, { userIds: p.ids, part: p.part, parts: p.parts }));
+    }
 
     const removedUsers = await repos.users.lockLive(group.directoryId, removed);
     const versions = new Map<string, number>();
