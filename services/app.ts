@@ -92,7 +92,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
-  eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
+  // Only the message: pg attaches the whole client (its backend cancel key included) to it.
+  eventsPool.on("error", (error) => logger.warn({ error: error.message }, "event log connection lost"));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
   notifier.start();
   const closing = new AbortController();
@@ -143,7 +144,8 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = config.databaseUrl;
   if (needsDatabase && databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
+    // Roster.stop() stops it last, after requests, the audit flush and the pools.
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, { handlesSignals: true });
     databaseUrl = embedded.url;
   }
   const core = config.roles.includes("core") ? await startCore(config, databaseUrl!, logger, metrics) : undefined;
@@ -250,11 +252,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     async stop() {
       stopping = true;
       core?.endStreams();
-      await relay?.stop();
-      await server.close(config.shutdownTimeoutMs);
-      await audit?.close();
-      await core?.stop();
-      await embedded?.stop();
+      try {
+        await relay?.stop();
+        await server.close(config.shutdownTimeoutMs);
+        await audit?.close();
+        await core?.stop();
+      } finally {
+        // Last, and even when a step before failed: nothing may outlive the process.
+        await embedded?.stop();
+      }
     },
   };
 }

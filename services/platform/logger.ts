@@ -8,10 +8,19 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   const options = {
     level,
     base: { service: "roster" },
+    // pg attaches the whole client to errors of idle connections (err.client: its
+    // connection parameters and backend cancel key): never serialised.
+    serializers: { err: serializeError },
     redact: {
       paths: ["authorization", "*.authorization", "secret", "*.secret", "token", "*.token", "password", "*.password"],
       censor: "[redacted]",
     },
   };
   return destination ? pino(options, destination) : pino(options);
+}
+
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { client: _client, ...serialised } = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  return serialised;
 }

@@ -21,7 +21,8 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
   const log = logger.child({ component: "relay" });
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: 5_000, keepAlive: true });
   // A dropped connection surfaces on the next query; the loop retries with backoff.
-  pool.on("error", (error) => log.warn({ err: error }, "relay database connection lost"));
+  // Only the message: pg attaches the whole client (its backend cancel key included) to it.
+  pool.on("error", (error) => log.warn({ error: error.message }, "relay database connection lost"));
   const relay = new Relay({
     pool,
     publisher: kafkaPublisher({
