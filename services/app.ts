@@ -161,7 +161,8 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = config.databaseUrl;
   if (needsDatabase && databaseUrl === undefined) {
-    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
+    // Roster.stop() stops it last, after requests, the audit flush and the pools.
+    embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, { handlesSignals: true });
     databaseUrl = embedded.url;
   }
   const core = config.roles.includes("core") ? await startCore(config, databaseUrl!, logger, metrics) : undefined;
@@ -281,11 +282,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     async stop() {
       stopping = true;
       core?.endStreams();
-      await relay?.stop();
-      await server.close(config.shutdownTimeoutMs);
-      await audit?.close();
-      await core?.stop();
-      await embedded?.stop();
+      try {
+        await relay?.stop();
+        await server.close(config.shutdownTimeoutMs);
+        await audit?.close();
+        await core?.stop();
+      } finally {
+        // Last, and even when a step before failed: nothing may outlive the process.
+        await embedded?.stop();
+      }
     },
   };
 }

