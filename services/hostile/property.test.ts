@@ -196,8 +196,8 @@ const ROUTES: readonly Route[] = [
     applies: (p) => (p.kind === "nul" || p.kind === "surrogate") && p.inKey !== true,
     send: (_dir, p) => rpc("CreateDirectory", `{"name":${p.value},"provider":"PROVIDER_KIND_OKTA"}`),
   },
-  // Previews store nothing, so only text and numbers matter there.
-  { name: "PreviewMapping", applies: (p) => ["nul", "surrogate", "nonFinite"].includes(p.kind), send: (dir, p) => rpc("PreviewMapping", `{"directoryId":"${dir.id}","resource":{"userName":"p@example.com",${field(p)}}}`) },
+  // A preview stores nothing, but reads the resource as a write would.
+  { name: "PreviewMapping", applies: forUser, send: (dir, p) => rpc("PreviewMapping", `{"directoryId":"${dir.id}","resource":{"userName":"p@example.com",${field(p)}}}`) },
 ];
 
 const cases = fc.constantFrom(...ROUTES).chain((route) => poison.filter((p) => route.applies(p)).map((p) => [route, p] as const));
