@@ -8,7 +8,7 @@ import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { exportRelayGauges, relayObserver } from "./metrics.ts";
-import { kafkaPublisher } from "./publisher.ts";
+import { platformaticPublisher } from "./platformatic-publisher.ts";
 import { Relay } from "./relay.ts";
 
 export interface RelayRole {
@@ -24,7 +24,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
   pool.on("error", (error) => log.warn({ err: error }, "relay database connection lost"));
   const relay = new Relay({
     pool,
-    publisher: kafkaPublisher({
+    publisher: platformaticPublisher({
       brokers: config.kafka.brokers,
       clientId: `${config.kafka.clientId}-relay`,
       topics: [config.kafka.userTopic, config.kafka.groupTopic],

@@ -17,6 +17,14 @@ export interface Publisher {
   close(): Promise<void>;
 }
 
+/** The broker refused for good (too large, invalid record): re-sending the same batch cannot succeed. */
+export class PermanentPublishError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentPublishError";
+  }
+}
+
 const MAX_REQUEST_BYTES = 768 * 1024;
 
 function* chunks(messages: readonly OutboundMessage[], maxBytes: number): Generator<OutboundMessage[]> {
