@@ -2,6 +2,7 @@
 // configured partitions (and never auto-created), keys on the partitions the Java client and
 // kafkajs choose, order per key across many requests, permanent refusals told apart from
 // outages.
+import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Admin } from "@platformatic/kafka";
@@ -11,7 +12,7 @@ import { createLogger } from "../platform/logger.ts";
 import { eventually, readTopics, type TopicReader } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { PermanentPublishError, type OutboundMessage, type Publisher } from "./publisher.ts";
-import { platformaticPublisher } from "./platformatic-publisher.ts";
+import { partitionOf, platformaticPublisher } from "./platformatic-publisher.ts";
 
 const logger = createLogger("silent");
 const brokers = testKafkaBrokers();
@@ -44,13 +45,29 @@ async function topicPartitions(topic: string): Promise<number | undefined> {
 }
 
 /** kafkajs' default (Java-compatible) choice for a key: where earlier releases put it. */
+const kafkajsPartitioner = Partitioners.DefaultPartitioner();
+const partitionLists = new Map<number, Array<{ partitionId: number; leader: number; partitionErrorCode: number; replicas: number[]; isr: number[] }>>();
 function kafkajsPartition(topic: string, key: string, partitions: number): number {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
-  return partitioner({ topic, partitionMetadata, message: { key, value: null } });
+  let partitionMetadata = partitionLists.get(partitions);
+  if (!partitionMetadata) {
+    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    partitionLists.set(partitions, partitionMetadata);
+  }
+  return kafkajsPartitioner({ topic, partitionMetadata, message: { key, value: null } });
 }
 
 describe("platformatic publisher", () => {
+  it("chooses kafkajs' partition for 100,000 keys of every length and partition count", () => {
+    const mismatches: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      // UUIDs (the relay's keys), and any other text: lengths 0..40, non-ASCII included.
+      const key = i % 2 === 0 ? randomUUID() : randomBytes(i % 31).toString("base64") + "é".repeat(i % 3);
+      const partitions = 1 + (i % 12);
+      if (partitionOf(key, partitions) !== kafkajsPartition("t", key, partitions)) mismatches.push(key);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
   it("makes a missing topic with the configured partitions and never auto-creates another", async () => {
     const topic = uniqueName("roster-pub-created");
     const stray = uniqueName("roster-pub-stray");

@@ -6,7 +6,7 @@
 // earlier releases (kafkajs) wrote it to. @platformatic/kafka's own default (murmur2 >>> 0)
 // moves about half the keys, which would let a consumer see a subject's new events on one
 // partition before its old ones on another.
-import { Admin, Producer, findErrorBy, murmur2, stringSerializer, type ClusterMetadata } from "@platformatic/kafka";
+import { Admin, Producer, findErrorBy, stringSerializer, type ClusterMetadata } from "@platformatic/kafka";
 import type { Logger } from "../platform/logger.ts";
 import { PermanentPublishError, type KafkaPublisherOptions, type OutboundMessage, type Publisher } from "./publisher.ts";
 
@@ -39,6 +39,31 @@ interface Routed {
   readonly value: Buffer;
   readonly headers: Record<string, string>;
   readonly bytes: number;
+}
+
+/**
+ * The Java client's murmur2 (Utils.murmur2) as a signed 32-bit int. The client library has
+ * one too, on BigInt, about 4.5 µs a key: a tenth of what sending a message costs.
+ */
+function murmur2(data: Buffer): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const tail = length & ~3;
+  for (let i = 0; i < tail; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    h = Math.imul(h, m) ^ Math.imul(k, m);
+  }
+  const rest = length & 3;
+  if (rest === 3) h ^= data[tail + 2]! << 16;
+  if (rest >= 2) h ^= data[tail + 1]! << 8;
+  if (rest >= 1) h = Math.imul(h ^ data[tail]!, m);
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h;
 }
 
 /** The Java client's partition for a key: kept so keys never move between partitions. */
