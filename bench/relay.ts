@@ -15,8 +15,8 @@
 //    same measure for the user.deactivated events only.
 //
 // Environment: ROSTER_TEST_DATABASE_URL, KAFKA_BROKERS (default the project's broker),
-// BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_ROUNDS (3), BENCH_LATENCY_SECONDS (20; 0
-// skips the latency part).
+// BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_ROUNDS (3; 0 skips the drain),
+// BENCH_LATENCY_SECONDS (20; 0 skips the latency part).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -267,6 +267,6 @@ async function latency(): Promise<void> {
   out(`deprovisioning (SCIM deactivation response -> consumer): ${fmt(deprovision)}`);
 }
 
-await drain();
+if (ROUNDS > 0) await drain();
 if (LATENCY_SECONDS > 0) await latency();
 process.exit(0);
