@@ -277,11 +277,11 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
         const { replaySubject } = await import("./relay/admin.ts");
-        const { kafkaPublisher } = await import("./relay/publisher.ts");
+        const { platformaticPublisher } = await import("./relay/platformatic-publisher.ts");
         const { createLogger } = await import("./platform/logger.ts");
         // The Kafka client's log lines go to stderr; stdout carries the JSON result only.
         const logger = createLogger(config.logLevel, process.stderr);
-        const publisher = kafkaPublisher({
+        const publisher = platformaticPublisher({
           brokers: config.kafka.brokers,
           clientId: `${config.kafka.clientId}-replay`,
           topics: [config.kafka.userTopic, config.kafka.groupTopic],

@@ -9,7 +9,8 @@ import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
-import { kafkaPublisher, type Publisher } from "./publisher.ts";
+import type { Publisher } from "./publisher.ts";
+import { platformaticPublisher } from "./platformatic-publisher.ts";
 import { Relay } from "./relay.ts";
 
 export interface RelayRole {
@@ -26,7 +27,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
   const publisher =
     config.kafka.brokers.length === 0
       ? noBrokerPublisher(log)
-      : kafkaPublisher({
+      : platformaticPublisher({
           brokers: config.kafka.brokers,
           clientId: `${config.kafka.clientId}-relay`,
           topics: [config.kafka.userTopic, config.kafka.groupTopic],

@@ -11,7 +11,8 @@ import { createTestDatabase, type TestDatabase } from "../testing/database.ts";
 import { eventually } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { Kafka, logLevel } from "kafkajs";
-import { kafkaPublisher, type OutboundMessage, type Publisher } from "./publisher.ts";
+import type { OutboundMessage, Publisher } from "./publisher.ts";
+import { platformaticPublisher } from "./platformatic-publisher.ts";
 import { lagFigures, outboxLag, unpark } from "./admin.ts";
 import { Relay, FencedError, type RelayOptions, type StepResult } from "./relay.ts";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -39,7 +40,7 @@ beforeAll(async () => {
   await migrate(orm);
   await orm.close();
   pool = new pg.Pool({ connectionString: db.url, max: 10 });
-  kafka = kafkaPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
+  kafka = platformaticPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
 });
 
 afterEach(async () => {

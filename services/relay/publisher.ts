@@ -1,6 +1,7 @@
 // The relay's only view of the broker: publish a batch and wait for the acknowledgement.
-// kafkajs (unmaintained since 2023) stays behind this interface so it can be swapped for
-// @platformatic/kafka without touching the relay.
+// The service publishes through @platformatic/kafka (platformatic-publisher.ts); the kafkajs
+// implementation below (unmaintained since 2023) stays for the same-run comparison in
+// bench/relay.ts.
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import type { Logger } from "../platform/logger.ts";
 
