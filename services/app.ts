@@ -27,6 +27,7 @@ import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/c
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
 import { ENDPOINTS as SCIM_ENDPOINTS } from "./scim/routes.ts";
 import { RateLimiter } from "./scim/rate-limit.ts";
+import { DirectoryBudget } from "./scim/directory-budget.ts";
 
 export interface Roster {
   readonly server: RunningServer;
@@ -195,6 +196,7 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
           logger,
           maxBodyBytes: config.maxBodyBytes,
           rateLimiter: new RateLimiter(config.scim.rateLimitPerSecond, config.scim.rateLimitBurst),
+          directoryBudget: new DirectoryBudget(config.scim.directoryBudget, config.scim.directoryQueue),
           audit,
           metrics,
         })

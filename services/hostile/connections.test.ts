@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { eventually } from "../testing/events.ts";
 import { uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { createScimDirectory, type ScimDirectory } from "../testing/scim.ts";
@@ -252,5 +253,51 @@ describe("connection cap", () => {
     await closedWithin(again, SLACK_MS);
     expect(Buffer.concat(again.received).toString()).toMatch(/^HTTP\/1\.1 200/);
     for (const c of held) c.socket.destroy();
+  });
+});
+
+// ---- one directory's share of the process
+
+describe("a directory's requests in flight", () => {
+  let t: TestRoster;
+  beforeAll(async () => {
+    // A budget of one unit and no queue: one request of a directory at a time, the next refused.
+    t = await startTestRoster({ ROSTER_SCIM_DIRECTORY_BUDGET: "1", ROSTER_SCIM_DIRECTORY_QUEUE: "0" });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it("are bounded per directory: a held request of A refuses A's next, while B's run", async () => {
+    const a = await createScimDirectory(t, ProviderKind.OKTA);
+    const b = await createScimDirectory(t, ProviderKind.ENTRA);
+    // A's request holds its slot while its body is still arriving.
+    const body = JSON.stringify({ userName: "held@example.com" });
+    const hold = async () => {
+      const c = await rawConnect(t.url);
+      c.socket.write(
+        `POST /scim/v2/Users HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${a.secret}\r\ncontent-type: application/scim+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 5)}`,
+      );
+      return c;
+    };
+    let held = await hold();
+    const refused = await eventually(async () => {
+      // Had A's probe reached the server first, the held request was the one refused: again.
+      if (held.received.length > 0) {
+        held = await hold();
+        return undefined;
+      }
+      const r = await a.scim("GET", "/Users?count=1");
+      return r.status === 429 ? r : undefined;
+    }, 5_000, "A's second request to be refused");
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(refused.body.detail).toMatch(/in progress for this directory/);
+
+    for (let i = 0; i < 5; i++) expect((await b.scim("GET", "/Users?count=1")).status).toBe(200);
+
+    held.socket.write(body.slice(5));
+    await held.closed;
+    expect(Buffer.concat(held.received).toString()).toMatch(/^HTTP\/1\.1 201/);
+    expect((await a.scim("GET", "/Users?count=1")).status).toBe(200);
   });
 });

@@ -7,6 +7,7 @@ import type { CoreClient } from "./core-client.ts";
 import { errorBody, ScimError } from "./errors.ts";
 import type { AuditBuffer } from "./audit-buffer.ts";
 import type { RateLimiter } from "./rate-limit.ts";
+import { scimRequestCost, type DirectoryBudget } from "./directory-budget.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { newId } from "../core/domain/ids.ts";
 import { auditBody } from "../core/domain/audit.ts";
@@ -20,6 +21,7 @@ export interface ScimDeps {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly rateLimiter: RateLimiter;
+  readonly directoryBudget: DirectoryBudget;
   readonly audit: AuditBuffer;
   readonly metrics: Metrics;
 }
@@ -84,19 +86,31 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
         deps.metrics.scimRateLimited.inc();
         throw new ScimError(429, "too many requests for this directory; retry later", undefined, { "retry-after": String(allowed.retryAfterSeconds) });
       }
-      const body = WITH_BODY.has(method) ? await readJson(req, deps.maxBodyBytes) : undefined;
-      requestBody = body;
-      const ctx: ScimContext = { core: deps.core, directory, baseUrl: baseUrlOf(req), maxBodyBytes: deps.maxBodyBytes };
-      const response = await route(ctx, {
-        method,
-        path,
-        query: url.searchParams,
-        body,
-        ifMatch: header(req, "if-match"),
-        ifNoneMatch: header(req, "if-none-match"),
-      });
-      send(res, response.status, response.body, response.headers);
-      finish(response.status, response.body);
+      const slot = deps.directoryBudget.enter(directory.id, scimRequestCost(method, path, url.searchParams));
+      if (!slot) {
+        deps.metrics.scimRateLimited.inc();
+        throw new ScimError(429, "too many requests in progress for this directory; retry later", undefined, { "retry-after": "1" });
+      }
+      res.once("close", slot.leave);
+      try {
+        // A client gone while its request waited is owed no answer.
+        if (!(await slot.granted)) return;
+        const body = WITH_BODY.has(method) ? await readJson(req, deps.maxBodyBytes) : undefined;
+        requestBody = body;
+        const ctx: ScimContext = { core: deps.core, directory, baseUrl: baseUrlOf(req), maxBodyBytes: deps.maxBodyBytes };
+        const response = await route(ctx, {
+          method,
+          path,
+          query: url.searchParams,
+          body,
+          ifMatch: header(req, "if-match"),
+          ifNoneMatch: header(req, "if-none-match"),
+        });
+        send(res, response.status, response.body, response.headers);
+        finish(response.status, response.body);
+      } finally {
+        slot.leave();
+      }
     };
     handle().catch((error: unknown) => {
       let scim = toScimError(error);
