@@ -12,7 +12,8 @@ import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { eventually } from "../testing/events.ts";
 import { uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
-import { createScimDirectory, type ScimDirectory } from "../testing/scim.ts";
+import { createScimDirectory, scimRequest, type ScimDirectory } from "../testing/scim.ts";
+import { queryDatabase } from "../testing/database.ts";
 
 async function metricsText(url: string): Promise<string> {
   const response = await fetch(`${url}/metrics`);
@@ -47,7 +48,8 @@ function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHtt
 describe("metrics under made-up paths and methods", () => {
   let t: TestRoster;
   beforeAll(async () => {
-    t = await startTestRoster();
+    // Refused tokens are not limited here: which of 401 and 429 a path gets would vary.
+    t = await startTestRoster({ ROSTER_SCIM_REFUSED_AUTH_RATE: "0" });
   });
   afterAll(async () => {
     await t?.stop();
@@ -67,13 +69,13 @@ describe("metrics under made-up paths and methods", () => {
     await made(50, 0);
     await metricsText(t.url);
     const before = await metricsText(t.url);
-    await made(500, 50);
+    await made(300, 50);
     const after = await metricsText(t.url);
 
     const routes = labelValues(after, "roster_http_requests_total", "route");
     expect([...routes].every((r) => ["/scim/v2/{unknown}", "/scim/v2/Users/{id}", "other", "/metrics"].includes(r))).toBe(true);
     expect(labelValues(after, "roster_http_requests_total", "method")).toEqual(new Set(["GET", "POST", "other"]));
-    // Counts change, series do not: ten times the made-up paths, the same HTTP series.
+    // Counts change, series do not: six times the made-up paths, the same HTTP series.
     const series = (text: string) => text.split("\n").filter((l) => l.startsWith("roster_http")).map((l) => l.slice(0, l.lastIndexOf(" ")));
     expect(series(after)).toEqual(series(before));
     expect(after.length).toBeLessThan(before.length + 2_000);
@@ -299,5 +301,48 @@ describe("a directory's requests in flight", () => {
     await held.closed;
     expect(Buffer.concat(held.received).toString()).toMatch(/^HTTP\/1\.1 201/);
     expect((await a.scim("GET", "/Users?count=1")).status).toBe(200);
+  });
+});
+
+// ---- refused bearer tokens
+
+describe("refused bearer tokens", () => {
+  let t: TestRoster;
+  beforeAll(async () => {
+    t = await startTestRoster({ ROSTER_SCIM_REFUSED_AUTH_RATE: "1", ROSTER_SCIM_REFUSED_AUTH_BURST: "20" });
+  });
+  afterAll(async () => {
+    await t?.database.drop();
+  });
+
+  it("are limited per address and audited as one record per address, while a valid token goes on", async () => {
+    const dir = await createScimDirectory(t, ProviderKind.OKTA);
+    expect((await dir.scim("GET", "/Users?count=1")).status).toBe(200);
+
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 300; i++) {
+      const r = await scimRequest(t.url, `random-${i}-${Math.random()}`, "GET", "/Users");
+      statuses.push(r.status);
+      retryAfter ??= r.headers.get("retry-after");
+      // The directory's own token is still served from the same address.
+      if (i % 50 === 49) expect((await dir.scim("GET", "/Users?count=1")).status).toBe(200);
+    }
+    const unauthorized = statuses.filter((s) => s === 401).length;
+    expect(unauthorized).toBeGreaterThanOrEqual(20);
+    expect(unauthorized).toBeLessThan(40); // the burst, and what a second refills
+    expect(statuses.filter((s) => s === 429).length).toBe(300 - unauthorized);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+
+    // Stopping flushes the audit buffer.
+    await t.stopServer();
+    const rows = await queryDatabase<{ status: number; response_body: { refusedAuth: { client: string; unauthorized: number; limited: number } } }>(
+      t.database.url,
+      "SELECT status, response_body FROM scim_audit WHERE directory_id IS NULL",
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.response_body.refusedAuth).toMatchObject({ client: "127.0.0.1", unauthorized, limited: 300 - unauthorized });
+    const served = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM scim_audit WHERE directory_id = $1", [dir.id]);
+    expect(Number(served[0]!.n)).toBe(7);
   });
 });

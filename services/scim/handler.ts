@@ -8,6 +8,7 @@ import { errorBody, ScimError } from "./errors.ts";
 import type { AuditBuffer } from "./audit-buffer.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import { scimRequestCost, type DirectoryBudget } from "./directory-budget.ts";
+import { clientKey, type RefusedAuthGuard } from "./refused-auth.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { newId } from "../core/domain/ids.ts";
 import { auditBody } from "../core/domain/audit.ts";
@@ -22,6 +23,7 @@ export interface ScimDeps {
   readonly maxBodyBytes: number;
   readonly rateLimiter: RateLimiter;
   readonly directoryBudget: DirectoryBudget;
+  readonly refusedAuth: RefusedAuthGuard;
   readonly audit: AuditBuffer;
   readonly metrics: Metrics;
 }
@@ -39,8 +41,7 @@ function baseUrlOf(req: Req): string {
   return `http://${String(host)}${SCIM_BASE_PATH}`;
 }
 
-async function authenticate(core: CoreClient, req: Req): Promise<ScimContext["directory"]> {
-  const secret = bearer(header(req, "authorization"));
+async function authenticate(core: CoreClient, secret: string | undefined): Promise<ScimContext["directory"]> {
   if (secret === undefined) throw new ScimError(401, "missing bearer token", undefined, UNAUTHORIZED_HEADERS);
   try {
     return (await core.authenticateScimToken({ secret })).directory!;
@@ -60,7 +61,14 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
     const path = url.pathname.slice(SCIM_BASE_PATH.length) || "/";
     let directoryId: string | null = null;
     let requestBody: unknown;
+    // Calls refused for their token are counted per client address, not audited one by one.
+    const client = clientKey(req.socket?.remoteAddress);
+    let refusedAuth = false;
     const finish = (status: number, responseBody: unknown, scimType = "") => {
+      if (refusedAuth) {
+        deps.audit.addRefusedAuth({ client, requestId, method, path: `${path}${url.search}`, status, at: new Date() });
+        return;
+      }
       deps.audit.add({
         id: newId(),
         directoryId,
@@ -79,7 +87,21 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
       });
     };
     const handle = async () => {
-      const directory = await authenticate(deps.core, req);
+      const secret = bearer(header(req, "authorization"));
+      const gate = deps.refusedAuth.check(client, secret);
+      if (!gate.allowed) {
+        refusedAuth = true;
+        deps.metrics.scimRateLimited.inc();
+        throw new ScimError(429, "too many refused bearer tokens from this address; retry later", undefined, { "retry-after": String(gate.retryAfterSeconds) });
+      }
+      const directory = await authenticate(deps.core, secret).catch((error: unknown) => {
+        if (error instanceof ScimError && error.status === 401) {
+          refusedAuth = true;
+          deps.refusedAuth.refused(client, secret);
+        }
+        throw error;
+      });
+      deps.refusedAuth.accepted(secret!);
       directoryId = directory.id;
       const allowed = deps.rateLimiter.take(directory.id);
       if (!allowed.allowed) {
