@@ -282,16 +282,21 @@ describe("a directory's requests in flight", () => {
       );
       return c;
     };
-    let held = await hold();
-    const refused = await eventually(async () => {
-      // Had A's probe reached the server first, the held request was the one refused: again.
-      if (held.received.length > 0) {
-        held = await hold();
-        return undefined;
-      }
-      const r = await a.scim("GET", "/Users?count=1");
-      return r.status === 429 ? r : undefined;
-    }, 5_000, "A's second request to be refused");
+    /** A held request of A, once another request of A has been refused because of it. */
+    const holdUntilRefused = async () => {
+      let held = await hold();
+      const refused = await eventually(async () => {
+        // Had A's probe reached the server first, the held request was the one refused: again.
+        if (held.received.length > 0) {
+          held = await hold();
+          return undefined;
+        }
+        const r = await a.scim("GET", "/Users?count=1");
+        return r.status === 429 ? r : undefined;
+      }, 5_000, "A's second request to be refused");
+      return { held, refused };
+    };
+    let { held, refused } = await holdUntilRefused();
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(refused.body.detail).toMatch(/in progress for this directory/);
 
@@ -301,6 +306,12 @@ describe("a directory's requests in flight", () => {
     await held.closed;
     expect(Buffer.concat(held.received).toString()).toMatch(/^HTTP\/1\.1 201/);
     expect((await a.scim("GET", "/Users?count=1")).status).toBe(200);
+
+    // A client gone mid-body gives its slot back once its request has failed.
+    ({ held, refused } = await holdUntilRefused());
+    expect(refused.status).toBe(429);
+    held.socket.destroy();
+    await eventually(async () => (await a.scim("GET", "/Users?count=1")).status === 200, 5_000, "the slot to be given back");
   });
 });
 

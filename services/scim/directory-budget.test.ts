@@ -60,6 +60,19 @@ describe("DirectoryBudget", () => {
     expect(bound.load("a")).toEqual({ inUse: 0, waiting: 0 });
   });
 
+  it("keeps a running request's cost counted when its client goes away", async () => {
+    const bound = new DirectoryBudget(1, 1);
+    const running = bound.enter("a", 1)!;
+    const waiting = bound.enter("a", 1)!;
+    running.abandon();
+    expect(bound.load("a")).toEqual({ inUse: 1, waiting: 1 });
+    waiting.abandon();
+    expect(await waiting.granted).toBe(false);
+    expect(bound.load("a")).toEqual({ inUse: 1, waiting: 0 });
+    running.leave();
+    expect(bound.load("a")).toEqual({ inUse: 0, waiting: 0 });
+  });
+
   it("keeps no state for idle directories across 100,000 of them", () => {
     const bound = new DirectoryBudget(4, 8);
     for (let i = 0; i < 100_000; i++) bound.enter(`d${i}`, 1)!.leave();

@@ -13,6 +13,11 @@ export interface DirectorySlot {
   readonly granted: Promise<boolean>;
   /** Frees the slot, or the place in the queue; safe to call more than once. */
   leave(): void;
+  /**
+   * The client went away: gives up the place in the queue, but not a running slot, whose
+   * work goes on until it ends (else disconnecting at once would dodge the budget).
+   */
+  abandon(): void;
 }
 
 interface Waiter {
@@ -25,7 +30,7 @@ interface Lane {
   readonly waiting: Waiter[];
 }
 
-const UNLIMITED: DirectorySlot = { granted: Promise.resolve(true), leave: () => {} };
+const UNLIMITED: DirectorySlot = { granted: Promise.resolve(true), leave: () => {}, abandon: () => {} };
 
 /** Resources a list request may return per cost unit; one resource read or write costs 1. */
 const RESOURCES_PER_UNIT = 10;
@@ -99,8 +104,11 @@ export class DirectoryBudget {
     } else {
       return undefined;
     }
-    return {
+    const slot: DirectorySlot = {
       granted,
+      abandon: () => {
+        if (state === "waiting") slot.leave();
+      },
       leave: () => {
         if (state === "running") {
           state = "left";
@@ -116,6 +124,7 @@ export class DirectoryBudget {
         this.dropIfIdle(directoryId, current);
       },
     };
+    return slot;
   }
 
   /** The directory's cost units in use and requests waiting, for tests and metrics. */

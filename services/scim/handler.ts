@@ -113,7 +113,7 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
         deps.metrics.scimRateLimited.inc();
         throw new ScimError(429, "too many requests in progress for this directory; retry later", undefined, { "retry-after": "1" });
       }
-      res.once("close", slot.leave);
+      res.once("close", slot.abandon);
       try {
         // A client gone while its request waited is owed no answer.
         if (!(await slot.granted)) return;
