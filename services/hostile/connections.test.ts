@@ -301,6 +301,7 @@ describe("a directory's requests in flight", () => {
     expect(refused.body.detail).toMatch(/in progress for this directory/);
 
     for (let i = 0; i < 5; i++) expect((await b.scim("GET", "/Users?count=1")).status).toBe(200);
+    expect(await metricsText(t.url)).toMatch(/^roster_scim_rate_limited_total\{limit="directory_budget"\} [1-9]/m);
 
     held.socket.write(body.slice(5));
     await held.closed;
@@ -344,6 +345,8 @@ describe("refused bearer tokens", () => {
     expect(unauthorized).toBeLessThan(40); // the burst, and what a second refills
     expect(statuses.filter((s) => s === 429).length).toBe(300 - unauthorized);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+
+    expect(await metricsText(t.url)).toContain(`roster_scim_rate_limited_total{limit="refused_auth"} ${300 - unauthorized}`);
 
     // Stopping flushes the audit buffer.
     await t.stopServer();

@@ -91,7 +91,7 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
       const gate = deps.refusedAuth.check(client, secret);
       if (!gate.allowed) {
         refusedAuth = true;
-        deps.metrics.scimRateLimited.inc();
+        deps.metrics.scimRateLimited.inc({ limit: "refused_auth" });
         throw new ScimError(429, "too many refused bearer tokens from this address; retry later", undefined, { "retry-after": String(gate.retryAfterSeconds) });
       }
       const directory = await authenticate(deps.core, secret).catch((error: unknown) => {
@@ -105,12 +105,12 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
       directoryId = directory.id;
       const allowed = deps.rateLimiter.take(directory.id);
       if (!allowed.allowed) {
-        deps.metrics.scimRateLimited.inc();
+        deps.metrics.scimRateLimited.inc({ limit: "rate" });
         throw new ScimError(429, "too many requests for this directory; retry later", undefined, { "retry-after": String(allowed.retryAfterSeconds) });
       }
       const slot = deps.directoryBudget.enter(directory.id, scimRequestCost(method, path, url.searchParams));
       if (!slot) {
-        deps.metrics.scimRateLimited.inc();
+        deps.metrics.scimRateLimited.inc({ limit: "directory_budget" });
         throw new ScimError(429, "too many requests in progress for this directory; retry later", undefined, { "retry-after": "1" });
       }
       res.once("close", slot.abandon);
