@@ -16,7 +16,7 @@
 // BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
 // BENCH_LATENCY_SECONDS (per latency round, default 8), BENCH_ROSTER_NODE_ARGS (extra node
 // flags for the Roster child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -24,8 +24,8 @@ import path from "node:path";
 import { createRosterClients } from "../sdk/src/index.ts";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { createTestDatabase, queryDatabase } from "../services/testing/database.ts";
+import { fmt, median, percentile, ROOT, spawnUntil, stop } from "./support.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 const CONCURRENCY = 16;
 const STEADY_RATE = 25;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -45,31 +45,6 @@ interface Target {
 
 // ---- child processes
 
-function spawnUntil(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    err += d.toString();
-    if (err.length > 20_000) err = err.slice(-10_000);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")} did not start in 60 s:\n${out}\n${err}`)), 60_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = ready.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match });
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${args.join(" ")} exited with ${code}:\n${out}\n${err}`));
-    });
-  });
-}
-
 /** Peak resident set size of a process, in MiB (Linux /proc VmHWM). */
 async function peakRssMiB(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
@@ -80,15 +55,6 @@ async function peakRssMiB(pid: number | undefined): Promise<number | undefined> 
   } catch {
     return undefined;
   }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 // ---- load
@@ -167,16 +133,6 @@ async function steady(target: Target, rate: number, seconds: number): Promise<{ 
   agent.destroy();
   return { latencies: results.filter((r) => r.status === 201).map((r) => r.ms), errors: results.filter((r) => r.status !== 201).length };
 }
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const percentile = (xs: readonly number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
-const fmt = (n: number | undefined, digits = 1) => (n === undefined ? "n/a" : n.toFixed(digits));
 
 // ---- main
 

@@ -28,6 +28,8 @@ import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/c
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
 import { ENDPOINTS as SCIM_ENDPOINTS } from "./scim/routes.ts";
 import { RateLimiter } from "./scim/rate-limit.ts";
+import { DirectoryBudget } from "./scim/directory-budget.ts";
+import { RefusedAuthGuard } from "./scim/refused-auth.ts";
 
 export interface Roster {
   readonly server: RunningServer;
@@ -202,6 +204,8 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
           maxBodyBytes: config.maxBodyBytes,
           publicUrl: () => publicUrl!,
           rateLimiter: new RateLimiter(config.scim.rateLimitPerSecond, config.scim.rateLimitBurst),
+          directoryBudget: new DirectoryBudget(config.scim.directoryBudget, config.scim.directoryQueue),
+          refusedAuth: new RefusedAuthGuard(config.scim.refusedAuthPerSecond, config.scim.refusedAuthBurst),
           audit,
           metrics,
         })

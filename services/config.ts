@@ -63,6 +63,12 @@ export interface Config {
     /** Requests per second per directory; 0 turns the limit off. */
     readonly rateLimitPerSecond: number;
     readonly rateLimitBurst: number;
+    /** Cost units of one directory's requests running at once (0: no bound), and how many more may wait. */
+    readonly directoryBudget: number;
+    readonly directoryQueue: number;
+    /** Refused bearer tokens per second per client address (0: no limit), and the burst. */
+    readonly refusedAuthPerSecond: number;
+    readonly refusedAuthBurst: number;
     /** How long SCIM audit records are kept. */
     readonly auditRetentionMs: number;
   };
@@ -163,6 +169,10 @@ export function loadConfig(env: Env = process.env): Config {
     scim: {
       rateLimitPerSecond: int(env, "ROSTER_SCIM_RATE_LIMIT", 200, 0, 1_000_000),
       rateLimitBurst: int(env, "ROSTER_SCIM_RATE_BURST", 400, 1, 1_000_000),
+      directoryBudget: int(env, "ROSTER_SCIM_DIRECTORY_BUDGET", 16, 0, 100_000),
+      directoryQueue: int(env, "ROSTER_SCIM_DIRECTORY_QUEUE", 64, 0, 100_000),
+      refusedAuthPerSecond: int(env, "ROSTER_SCIM_REFUSED_AUTH_RATE", 1, 0, 1_000_000),
+      refusedAuthBurst: int(env, "ROSTER_SCIM_REFUSED_AUTH_BURST", 20, 1, 1_000_000),
       auditRetentionMs: int(env, "ROSTER_AUDIT_RETENTION_MS", 30 * 24 * 3_600_000, 3_600_000, 3_650 * 24 * 3_600_000),
     },
   };

@@ -9,9 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { eventually } from "../testing/events.ts";
 import { uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
-import { createScimDirectory, type ScimDirectory } from "../testing/scim.ts";
+import { createScimDirectory, scimRequest, type ScimDirectory } from "../testing/scim.ts";
+import { queryDatabase } from "../testing/database.ts";
 
 async function metricsText(url: string): Promise<string> {
   const response = await fetch(`${url}/metrics`);
@@ -46,7 +48,8 @@ function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHtt
 describe("metrics under made-up paths and methods", () => {
   let t: TestRoster;
   beforeAll(async () => {
-    t = await startTestRoster();
+    // Refused tokens are not limited here: which of 401 and 429 a path gets would vary.
+    t = await startTestRoster({ ROSTER_SCIM_REFUSED_AUTH_RATE: "0" });
   });
   afterAll(async () => {
     await t?.stop();
@@ -66,13 +69,13 @@ describe("metrics under made-up paths and methods", () => {
     await made(50, 0);
     await metricsText(t.url);
     const before = await metricsText(t.url);
-    await made(500, 50);
+    await made(300, 50);
     const after = await metricsText(t.url);
 
     const routes = labelValues(after, "roster_http_requests_total", "route");
     expect([...routes].every((r) => ["/scim/v2/{unknown}", "/scim/v2/Users/{id}", "other", "/metrics"].includes(r))).toBe(true);
     expect(labelValues(after, "roster_http_requests_total", "method")).toEqual(new Set(["GET", "POST", "other"]));
-    // Counts change, series do not: ten times the made-up paths, the same HTTP series.
+    // Counts change, series do not: six times the made-up paths, the same HTTP series.
     const series = (text: string) => text.split("\n").filter((l) => l.startsWith("roster_http")).map((l) => l.slice(0, l.lastIndexOf(" ")));
     expect(series(after)).toEqual(series(before));
     expect(after.length).toBeLessThan(before.length + 2_000);
@@ -252,5 +255,108 @@ describe("connection cap", () => {
     await closedWithin(again, SLACK_MS);
     expect(Buffer.concat(again.received).toString()).toMatch(/^HTTP\/1\.1 200/);
     for (const c of held) c.socket.destroy();
+  });
+});
+
+// ---- one directory's share of the process
+
+describe("a directory's requests in flight", () => {
+  let t: TestRoster;
+  beforeAll(async () => {
+    // A budget of one unit and no queue: one request of a directory at a time, the next refused.
+    t = await startTestRoster({ ROSTER_SCIM_DIRECTORY_BUDGET: "1", ROSTER_SCIM_DIRECTORY_QUEUE: "0" });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it("are bounded per directory: a held request of A refuses A's next, while B's run", async () => {
+    const a = await createScimDirectory(t, ProviderKind.OKTA);
+    const b = await createScimDirectory(t, ProviderKind.ENTRA);
+    // A's request holds its slot while its body is still arriving.
+    const body = JSON.stringify({ userName: "held@example.com" });
+    const hold = async () => {
+      const c = await rawConnect(t.url);
+      c.socket.write(
+        `POST /scim/v2/Users HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${a.secret}\r\ncontent-type: application/scim+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 5)}`,
+      );
+      return c;
+    };
+    /** A held request of A, once another request of A has been refused because of it. */
+    const holdUntilRefused = async () => {
+      let held = await hold();
+      const refused = await eventually(async () => {
+        // Had A's probe reached the server first, the held request was the one refused: again.
+        if (held.received.length > 0) {
+          held = await hold();
+          return undefined;
+        }
+        const r = await a.scim("GET", "/Users?count=1");
+        return r.status === 429 ? r : undefined;
+      }, 5_000, "A's second request to be refused");
+      return { held, refused };
+    };
+    let { held, refused } = await holdUntilRefused();
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(refused.body.detail).toMatch(/in progress for this directory/);
+
+    for (let i = 0; i < 5; i++) expect((await b.scim("GET", "/Users?count=1")).status).toBe(200);
+    expect(await metricsText(t.url)).toMatch(/^roster_scim_rate_limited_total\{limit="directory_budget"\} [1-9]/m);
+
+    held.socket.write(body.slice(5));
+    await held.closed;
+    expect(Buffer.concat(held.received).toString()).toMatch(/^HTTP\/1\.1 201/);
+    expect((await a.scim("GET", "/Users?count=1")).status).toBe(200);
+
+    // A client gone mid-body gives its slot back once its request has failed.
+    ({ held, refused } = await holdUntilRefused());
+    expect(refused.status).toBe(429);
+    held.socket.destroy();
+    await eventually(async () => (await a.scim("GET", "/Users?count=1")).status === 200, 5_000, "the slot to be given back");
+  });
+});
+
+// ---- refused bearer tokens
+
+describe("refused bearer tokens", () => {
+  let t: TestRoster;
+  beforeAll(async () => {
+    t = await startTestRoster({ ROSTER_SCIM_REFUSED_AUTH_RATE: "1", ROSTER_SCIM_REFUSED_AUTH_BURST: "20" });
+  });
+  afterAll(async () => {
+    await t?.database.drop();
+  });
+
+  it("are limited per address and audited as one record per address, while a valid token goes on", async () => {
+    const dir = await createScimDirectory(t, ProviderKind.OKTA);
+    expect((await dir.scim("GET", "/Users?count=1")).status).toBe(200);
+
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 300; i++) {
+      const r = await scimRequest(t.url, `random-${i}-${Math.random()}`, "GET", "/Users");
+      statuses.push(r.status);
+      retryAfter ??= r.headers.get("retry-after");
+      // The directory's own token is still served from the same address.
+      if (i % 50 === 49) expect((await dir.scim("GET", "/Users?count=1")).status).toBe(200);
+    }
+    const unauthorized = statuses.filter((s) => s === 401).length;
+    expect(unauthorized).toBeGreaterThanOrEqual(20);
+    expect(unauthorized).toBeLessThan(40); // the burst, and what a second refills
+    expect(statuses.filter((s) => s === 429).length).toBe(300 - unauthorized);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+
+    expect(await metricsText(t.url)).toContain(`roster_scim_rate_limited_total{limit="refused_auth"} ${300 - unauthorized}`);
+
+    // Stopping flushes the audit buffer.
+    await t.stopServer();
+    const rows = await queryDatabase<{ status: number; response_body: { refusedAuth: { client: string; unauthorized: number; limited: number } } }>(
+      t.database.url,
+      "SELECT status, response_body FROM scim_audit WHERE directory_id IS NULL",
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.response_body.refusedAuth).toMatchObject({ client: "127.0.0.1", unauthorized, limited: 300 - unauthorized });
+    const served = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM scim_audit WHERE directory_id = $1", [dir.id]);
+    expect(Number(served[0]!.n)).toBe(7);
   });
 });

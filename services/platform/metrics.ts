@@ -44,7 +44,8 @@ export class Metrics {
 
   readonly scimRateLimited = new Counter({
     name: "roster_scim_rate_limited_total",
-    help: "SCIM requests refused with 429",
+    help: "SCIM requests refused with 429, by the limit that refused them",
+    labelNames: ["limit"] as const,
     registers: [this.registry],
   });
 

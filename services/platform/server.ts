@@ -100,16 +100,17 @@ export async function startServer(
     let open = 0;
     let settled = false;
     const idle = () => {
-      if (settled && open === 0) arm(socket, limits.idleTimeoutMs, () => {
-          // GOAWAY first; a client that keeps the socket open past it loses it.
-          session.close();
-          arm(socket, limits.headersTimeoutMs);
-        });
+      if (!settled || open > 0) return;
+      arm(socket, limits.idleTimeoutMs, () => {
+        // GOAWAY first; a client that keeps the socket open past it loses it.
+        session.close();
+        arm(socket, limits.headersTimeoutMs);
+      });
     };
     session.once("remoteSettings", () => {
       settled = true;
-      if (open === 0) idle();
-      else disarm(socket);
+      if (open > 0) disarm(socket);
+      else idle();
     });
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       open++;

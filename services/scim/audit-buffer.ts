@@ -5,9 +5,14 @@
 // A batch the core cannot take now (unreachable, database down) is kept and sent again. A
 // record the core refuses for what it holds is not: sending it again would fail again and
 // hold back every record behind it, so it is dropped, counted and logged without content.
+//
+// Calls refused for their bearer token are not audited one row each (a client trying
+// random tokens would fill the table): they are counted per client address over a window,
+// and each address's window becomes one record.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ScimAuditRecord } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { AuditRecord } from "../core/domain/audit.ts";
+import { newId } from "../core/domain/ids.ts";
 import { auditRecordToPb } from "../core/transport/convert.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { CoreClient } from "./core-client.ts";
@@ -22,6 +27,28 @@ const REFUSED = new Set([Code.InvalidArgument, Code.FailedPrecondition, Code.Out
 
 const isRefusal = (error: unknown) => REFUSED.has(ConnectError.from(error).code);
 
+/** How long refused calls of one address are counted into one record. */
+export const REFUSED_AUTH_WINDOW_MS = 60_000;
+// Addresses counted apart per window; refusals from any more are counted together under "*".
+const MAX_REFUSED_ADDRESSES = 10_000;
+
+/** One call refused for its bearer token (401), or refused more attempts (429). */
+export interface RefusedAuthCall {
+  readonly client: string;
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly at: Date;
+}
+
+interface RefusedTally {
+  readonly first: RefusedAuthCall;
+  last: Date;
+  unauthorized: number;
+  limited: number;
+}
+
 export class AuditBuffer {
   private readonly core: CoreClient;
   private readonly logger: Logger;
@@ -31,6 +58,8 @@ export class AuditBuffer {
   private refused = 0;
   /** Set while the core cannot take records, so an outage is logged once, not every flush. */
   private failingSince: number | undefined;
+  private refusedAuth = new Map<string, RefusedTally>();
+  private refusedAuthSince = 0;
   private flushing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
 
@@ -49,6 +78,19 @@ export class AuditBuffer {
     }
   }
 
+  addRefusedAuth(call: RefusedAuthCall): void {
+    if (this.refusedAuth.size === 0) this.refusedAuthSince = performance.now();
+    const key = this.refusedAuth.has(call.client) || this.refusedAuth.size < MAX_REFUSED_ADDRESSES ? call.client : "*";
+    let tally = this.refusedAuth.get(key);
+    if (tally === undefined) {
+      tally = { first: { ...call, client: key }, last: call.at, unauthorized: 0, limited: 0 };
+      this.refusedAuth.set(key, tally);
+    }
+    tally.last = call.at;
+    if (call.status === 429) tally.limited++;
+    else tally.unauthorized++;
+  }
+
   /** Sends what is buffered; concurrent calls share one flush. */
   flush(): Promise<void> {
     this.flushing ??= this.send().finally(() => (this.flushing = undefined));
@@ -57,10 +99,33 @@ export class AuditBuffer {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.closeRefusedAuthWindow();
     await this.flush();
   }
 
+  /** One record per address of the window: its first call, with the counts as the body. */
+  private closeRefusedAuthWindow(): void {
+    const tallies = this.refusedAuth;
+    this.refusedAuth = new Map();
+    for (const { first, last, unauthorized, limited } of tallies.values()) {
+      this.add({
+        id: newId(),
+        directoryId: null,
+        requestId: first.requestId,
+        method: first.method,
+        path: first.path,
+        status: first.status,
+        scimType: "",
+        latencyMs: 0,
+        at: first.at,
+        requestBody: undefined,
+        responseBody: { refusedAuth: { client: first.client, unauthorized, limited, from: first.at.toISOString(), until: last.toISOString() } },
+      });
+    }
+  }
+
   private async send(): Promise<void> {
+    if (this.refusedAuth.size > 0 && performance.now() - this.refusedAuthSince >= REFUSED_AUTH_WINDOW_MS) this.closeRefusedAuthWindow();
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, MAX_BATCH);
       try {

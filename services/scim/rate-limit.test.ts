@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RateLimiter } from "./rate-limit.ts";
+import { MAX_BUCKETS, RateLimiter } from "./rate-limit.ts";
 
 describe("RateLimiter", () => {
   it("allows a burst, then refuses with a Retry-After until tokens refill", () => {
@@ -23,5 +23,26 @@ describe("RateLimiter", () => {
   it("is off at rate 0", () => {
     const limiter = new RateLimiter(0, 0);
     for (let i = 0; i < 1000; i++) expect(limiter.take("a", 0).allowed).toBe(true);
+  });
+});
+
+describe("RateLimiter.peek", () => {
+  it("answers as take would, without taking", () => {
+    const limiter = new RateLimiter(1, 2);
+    expect(limiter.peek("a", 0)).toEqual({ allowed: true, retryAfterSeconds: 0 });
+    limiter.take("a", 0);
+    limiter.take("a", 0);
+    expect(limiter.peek("a", 0)).toEqual({ allowed: false, retryAfterSeconds: 1 });
+    expect(limiter.peek("a", 0)).toEqual({ allowed: false, retryAfterSeconds: 1 });
+    expect(limiter.peek("a", 1_000).allowed).toBe(true);
+  });
+
+  it("keeps at most MAX_BUCKETS keys, whatever the number of callers", () => {
+    const limiter = new RateLimiter(1, 1);
+    for (let i = 0; i < 100_000; i++) limiter.take(`k${i}`, 0);
+    expect(limiter.size).toBeLessThanOrEqual(MAX_BUCKETS);
+    expect(limiter.size).toBeGreaterThan(MAX_BUCKETS / 2);
+    // The most recent callers are the ones kept.
+    expect(limiter.peek("k99999", 0).allowed).toBe(false);
   });
 });

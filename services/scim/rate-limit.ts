@@ -7,9 +7,25 @@ export interface RateDecision {
   readonly retryAfterSeconds: number;
 }
 
-// Buckets idle long enough to be full again are dropped, so memory stays bounded by the
-// number of directories active in that window.
-const MAX_BUCKETS = 10_000;
+// Past this many keys the least recently used buckets are dropped, so memory stays bounded
+// whatever the number of callers.
+export const MAX_BUCKETS = 10_000;
+
+/**
+ * Drops the oldest entries (in insertion order) of a map grown past `max`, a tenth of `max`
+ * at a time: dropping one at a time re-walks the deleted slots at the front of the map on
+ * each call, which made a flood of new keys quadratic.
+ */
+export function trimOldest(map: Map<string, unknown>, max: number): void {
+  if (map.size <= max) return;
+  let excess = map.size - max + Math.ceil(max / 10);
+  for (const key of map.keys()) {
+    map.delete(key);
+    if (--excess <= 0) break;
+  }
+}
+
+const ALLOWED: RateDecision = { allowed: true, retryAfterSeconds: 0 };
 
 export class RateLimiter {
   private readonly ratePerSecond: number;
@@ -23,17 +39,38 @@ export class RateLimiter {
   }
 
   take(key: string, now: number = performance.now()): RateDecision {
-    if (this.ratePerSecond <= 0) return { allowed: true, retryAfterSeconds: 0 };
+    if (this.ratePerSecond <= 0) return ALLOWED;
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
+    bucket.tokens = this.refilled(bucket, now);
     bucket.at = now;
     this.buckets.delete(key);
     this.buckets.set(key, bucket);
-    if (this.buckets.size > MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value!);
+    trimOldest(this.buckets, MAX_BUCKETS);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return { allowed: true, retryAfterSeconds: 0 };
+      return ALLOWED;
     }
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
+    return this.refusal(bucket.tokens);
+  }
+
+  /** What take() would answer now, without taking. */
+  peek(key: string, now: number = performance.now()): RateDecision {
+    const bucket = this.buckets.get(key);
+    if (this.ratePerSecond <= 0 || bucket === undefined) return ALLOWED;
+    const tokens = this.refilled(bucket, now);
+    return tokens >= 1 ? ALLOWED : this.refusal(tokens);
+  }
+
+  /** Keys with a bucket (at most MAX_BUCKETS). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  private refilled(bucket: { tokens: number; at: number }, now: number): number {
+    return Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
+  }
+
+  private refusal(tokens: number): RateDecision {
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / this.ratePerSecond)) };
   }
 }

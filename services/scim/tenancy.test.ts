@@ -55,7 +55,8 @@ const idsIn = (res: ScimResult): string[] => (res.body.Resources as Array<{ id: 
 const bIds = () => [bUser, bUser2, bGroup, bDeletedUser];
 
 beforeAll(async () => {
-  t = await startTestRoster();
+  // Every route is probed with refused tokens, far beyond the per-address refusal limit.
+  t = await startTestRoster({ ROSTER_SCIM_REFUSED_AUTH_RATE: "0" });
   a = await createScimDirectory(t, ProviderKind.ENTRA);
   b = await createScimDirectory(t, ProviderKind.OKTA);
   bUser = (await b.scim("POST", "/Users", { schemas: [USER_SCHEMA], userName: bUserName, externalId: bExternalId, displayName: "B one" })).body.id;
