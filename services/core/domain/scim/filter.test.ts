@@ -177,7 +177,8 @@ describe("parseFilter grammar", () => {
       { schema: fc.constantFrom(ENT, "urn:ietf:params:scim:schemas:core:2.0:user"), name, sub: name },
       { requiredKeys: ["name"] },
     );
-    const value = fc.oneof(fc.string({ unit: "binary" }), fc.boolean(), fc.constant(null), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)));
+    // U+0000 is refused in any literal (Postgres cannot store it): tested on its own.
+    const value = fc.oneof(fc.string({ unit: "binary" }).filter((s) => !s.includes("\u0000")), fc.boolean(), fc.constant(null), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)));
     const ops = fc.constantFrom<CompareOp>("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le");
     const tree = (withValuePath: boolean): fc.Arbitrary<Filter> =>
       fc.letrec<{ f: Filter }>((tie) => ({
