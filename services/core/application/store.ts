@@ -6,6 +6,7 @@ import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import type { AttrRef, Filter } from "../domain/scim/ast.ts";
 import type { MappingRepository } from "../../mapping/application/ports.ts";
 import type { AuditRecord } from "../domain/audit.ts";
+import type { Brake } from "../domain/brake.ts";
 
 export interface Page<T> {
   readonly items: T[];
@@ -58,6 +59,7 @@ export interface Repositories {
   /** Attribute and role mapping (services/mapping). */
   readonly mappings: MappingRepository;
   readonly audit: AuditRepository;
+  readonly brakes: BrakeRepository;
 }
 
 export interface Store {
@@ -161,4 +163,22 @@ export interface AuditRepository {
   list(directoryId: string, query: AuditQuery): Promise<AuditRecord[]>;
   /** Deletes at most batch records older than cutoff; returns how many. */
   purgeBefore(cutoff: Date, batch: number): Promise<number>;
+}
+
+export interface BrakeRepository {
+  get(directoryId: string): Promise<Brake | undefined>;
+  /** Locks the directory's brake row until the transaction ends. */
+  getForUpdate(directoryId: string): Promise<Brake | undefined>;
+  /** Locks and returns the brake unless its policy is off (then nothing is locked). */
+  lockEngaged(directoryId: string): Promise<Brake | undefined>;
+  /** Inserts or replaces the directory's brake row. */
+  save(brake: Brake, at: Date): Promise<void>;
+  /** Deprovisions counted at or after since. */
+  count(directoryId: string, since: Date): Promise<number>;
+  /** Counts n deprovisions at `at`, and forgets counts older than the longest window. */
+  record(directoryId: string, n: number, at: Date): Promise<void>;
+  /** Forgets every count (a release restarts the window). */
+  clearCounts(directoryId: string): Promise<void>;
+  /** Live users whose state is active. */
+  countActiveUsers(directoryId: string): Promise<number>;
 }

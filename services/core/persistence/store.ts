@@ -11,6 +11,7 @@ import { sqlFor, sqlOnPool, type Sql } from "./sql.ts";
 import pg from "pg";
 import { mappingRepository } from "../../mapping/persistence/mapping-repository.ts";
 import { auditRepository } from "./audit-repository.ts";
+import { brakeRepository } from "./brake-repository.ts";
 
 type Row<T> = T extends { "~entity": infer E } ? E : never;
 
@@ -59,6 +60,7 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
     outbox: outboxRepository(sql),
     mappings: mappingRepository(sql),
     audit: auditRepository(sql),
+    brakes: brakeRepository(sql),
     directories: {
       async insert(d) {
         await em.insert(DirectoryEntity, { ...d });

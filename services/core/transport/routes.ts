@@ -14,11 +14,15 @@ import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
 import { refuseMalformedRequests } from "./malformed-requests.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
+import type { BrakeUseCases } from "../application/brake.ts";
+import { brakeServiceImpl } from "./brake-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
   readonly resources: ResourceUseCases;
   readonly audit: AuditUseCases;
+  /** The deprovisioning brake's RPCs; absent, they are not served. */
+  readonly brake?: BrakeUseCases | undefined;
   /** MappingService; absent, the service is not served. */
   readonly mapping?: { routes(router: ConnectRouter, guard: Guard): void } | undefined;
   readonly metrics?: Metrics | undefined;
@@ -89,6 +93,7 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
         ...directoryServiceImpl(deps.directories),
         ...resourceServiceImpl(deps.resources),
         ...auditServiceImpl(deps.audit),
+        ...(deps.brake ? brakeServiceImpl(deps.brake) : {}),
       }),
     );
     deps.mapping?.routes(router, guard);

@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Group, User } from "../../directory/v1/directory_pb.js";
+import type { DeprovisioningPolicy, Group, HoldDecision, User } from "../../directory/v1/directory_pb.js";
 import type { CanonicalUser } from "../../mapping/v1/mapping_pb.js";
 
 /**
@@ -154,6 +154,24 @@ export declare type Event = Message<"roster.events.v1.Event"> & {
      */
     value: GroupMembersRemoved;
     case: "groupMembersRemoved";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningHeld deprovisioning_held = 60;
+     */
+    value: DeprovisioningHeld;
+    case: "deprovisioningHeld";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningAlerted deprovisioning_alerted = 61;
+     */
+    value: DeprovisioningAlerted;
+    case: "deprovisioningAlerted";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningReleased deprovisioning_released = 62;
+     */
+    value: DeprovisioningReleased;
+    case: "deprovisioningReleased";
   } | { case: undefined; value?: undefined };
 };
 
@@ -514,6 +532,137 @@ export declare type GroupMembersRemoved = Message<"roster.events.v1.GroupMembers
 export declare const GroupMembersRemovedSchema: GenMessage<GroupMembersRemoved>;
 
 /**
+ * "directory.deprovisioning_held": a threshold was crossed under a hold policy; deprovisioning
+ * SCIM requests are refused until an admin releases the hold.
+ *
+ * @generated from message roster.events.v1.DeprovisioningHeld
+ */
+export declare type DeprovisioningHeld = Message<"roster.events.v1.DeprovisioningHeld"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 1;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+
+  /**
+   * "deprovisions", "share" or "group_wipe".
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * Deprovisions in the window, the refused request's included.
+   *
+   * @generated from field: int64 deprovisions_in_window = 3;
+   */
+  deprovisionsInWindow: bigint;
+
+  /**
+   * Users active at the window's start (active now plus deprovisioned in the window).
+   *
+   * @generated from field: int64 active_users = 4;
+   */
+  activeUsers: bigint;
+
+  /**
+   * For a group wipe: the group, and how many of its members the request would remove.
+   *
+   * @generated from field: string group_id = 5;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: int64 group_members_removed = 6;
+   */
+  groupMembersRemoved: bigint;
+
+  /**
+   * @generated from field: int64 group_members_before = 7;
+   */
+  groupMembersBefore: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningHeld.
+ * Use `create(DeprovisioningHeldSchema)` to create a new message.
+ */
+export declare const DeprovisioningHeldSchema: GenMessage<DeprovisioningHeld>;
+
+/**
+ * "directory.deprovisioning_alerted": a threshold was crossed under an alert policy (once per
+ * window); nothing was refused.
+ *
+ * @generated from message roster.events.v1.DeprovisioningAlerted
+ */
+export declare type DeprovisioningAlerted = Message<"roster.events.v1.DeprovisioningAlerted"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 1;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: int64 deprovisions_in_window = 3;
+   */
+  deprovisionsInWindow: bigint;
+
+  /**
+   * @generated from field: int64 active_users = 4;
+   */
+  activeUsers: bigint;
+
+  /**
+   * @generated from field: string group_id = 5;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: int64 group_members_removed = 6;
+   */
+  groupMembersRemoved: bigint;
+
+  /**
+   * @generated from field: int64 group_members_before = 7;
+   */
+  groupMembersBefore: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningAlerted.
+ * Use `create(DeprovisioningAlertedSchema)` to create a new message.
+ */
+export declare const DeprovisioningAlertedSchema: GenMessage<DeprovisioningAlerted>;
+
+/**
+ * "directory.deprovisioning_released": an admin released the hold.
+ *
+ * @generated from message roster.events.v1.DeprovisioningReleased
+ */
+export declare type DeprovisioningReleased = Message<"roster.events.v1.DeprovisioningReleased"> & {
+  /**
+   * @generated from field: roster.directory.v1.HoldDecision decision = 1;
+   */
+  decision: HoldDecision;
+
+  /**
+   * For a release for a duration.
+   *
+   * @generated from field: google.protobuf.Timestamp released_until = 2;
+   */
+  releasedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningReleased.
+ * Use `create(DeprovisioningReleasedSchema)` to create a new message.
+ */
+export declare const DeprovisioningReleasedSchema: GenMessage<DeprovisioningReleased>;
+
+/**
  * @generated from message roster.events.v1.EventFilter
  */
 export declare type EventFilter = Message<"roster.events.v1.EventFilter"> & {
@@ -767,6 +916,13 @@ export enum SubjectType {
    * @generated from enum value: SUBJECT_TYPE_GROUP = 2;
    */
   GROUP = 2,
+
+  /**
+   * The directory itself (subject_id is the directory id): the deprovisioning brake.
+   *
+   * @generated from enum value: SUBJECT_TYPE_DIRECTORY = 3;
+   */
+  DIRECTORY = 3,
 }
 
 /**
