@@ -19,6 +19,7 @@ import { DirectoryUseCases } from "./core/application/directories.ts";
 import { ResourceUseCases } from "./core/application/resources.ts";
 import { AuditUseCases } from "./core/application/audit.ts";
 import { BrakeUseCases } from "./core/application/brake.ts";
+import { SnapshotUseCases } from "./core/application/snapshot.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
@@ -121,6 +122,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
     resources,
     audit,
     brake,
+    snapshots: new SnapshotUseCases(store, mapping.mapping.projection),
     mapping,
     metrics,
     logger,

@@ -70,6 +70,11 @@ export interface Store {
    * reads, and for writes that are a single atomic statement.
    */
   readonly read: Repositories;
+  /**
+   * Runs fn in one read-only REPEATABLE READ transaction: every read sees the database as of
+   * the same instant, however long fn takes.
+   */
+  snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
 }
 
@@ -148,6 +153,11 @@ export interface MembershipRepository {
 
 export interface OutboxRepository {
   append(events: readonly NewEvent[]): Promise<void>;
+  /**
+   * The highest position assigned to the directory's events (or deleted by the replay-window
+   * cleanup); 0 when none.
+   */
+  headPosition(directoryId: string): Promise<bigint>;
 }
 
 export interface AuditQuery {

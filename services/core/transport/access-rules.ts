@@ -84,4 +84,5 @@ export const EVENT_ACCESS: AccessRules<typeof EventService> = {
   listEvents: reads(),
   streamEvents: reads(),
   listSubjectEvents: reads(),
+  snapshotDirectory: reads(),
 };

@@ -103,7 +103,7 @@ function attributeFromJson(value: unknown): AttributeValue | undefined {
  * `roster.mapping.v1.CanonicalUser` message; undefined for events written without one.
  * Read defensively: stored rows outlive the code that wrote them.
  */
-function canonicalFromJson(value: unknown): CanonicalUser | undefined {
+export function canonicalFromJson(value: unknown): CanonicalUser | undefined {
   if (value === null || typeof value !== "object") return undefined;
   const c = obj(value);
   const customAttributes: Record<string, AttributeValue> = {};

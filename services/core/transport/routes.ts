@@ -16,6 +16,8 @@ import { refuseMalformedRequests } from "./malformed-requests.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 import type { BrakeUseCases } from "../application/brake.ts";
 import { brakeServiceImpl } from "./brake-service.ts";
+import type { SnapshotUseCases } from "../application/snapshot.ts";
+import { snapshotServiceImpl } from "./snapshot-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
@@ -28,6 +30,8 @@ export interface CoreDeps {
   readonly metrics?: Metrics | undefined;
   readonly logger: Logger;
   readonly internalSecret: string;
+  /** EventService.SnapshotDirectory; absent, it is not served. */
+  readonly snapshots?: SnapshotUseCases | undefined;
   /** EventService's dependencies; absent, the service is not served. */
   readonly events?: Omit<EventServiceDeps, "directories"> | undefined;
 }
@@ -97,7 +101,10 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
       }),
     );
     deps.mapping?.routes(router, guard);
-    if (deps.events) router.service(EventService, guard(EventService, EVENT_ACCESS, eventServiceImpl({ ...deps.events, directories: deps.directories })));
+    if (deps.events) {
+      const events = { ...eventServiceImpl({ ...deps.events, directories: deps.directories }), ...(deps.snapshots ? snapshotServiceImpl(deps.snapshots) : {}) };
+      router.service(EventService, guard(EventService, EVENT_ACCESS, events));
+    }
     refuseMalformedRequests(router.handlers);
   };
 }

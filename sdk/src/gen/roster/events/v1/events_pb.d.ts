@@ -899,6 +899,139 @@ export declare type CursorExpiredDetail = Message<"roster.events.v1.CursorExpire
 export declare const CursorExpiredDetailSchema: GenMessage<CursorExpiredDetail>;
 
 /**
+ * @generated from message roster.events.v1.SnapshotDirectoryRequest
+ */
+export declare type SnapshotDirectoryRequest = Message<"roster.events.v1.SnapshotDirectoryRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotDirectoryRequest.
+ * Use `create(SnapshotDirectoryRequestSchema)` to create a new message.
+ */
+export declare const SnapshotDirectoryRequestSchema: GenMessage<SnapshotDirectoryRequest>;
+
+/**
+ * One item of a snapshot: first the position, then every user, then every group, each
+ * group followed by its members in chunks. Deleted users and groups are included (state
+ * DELETED / delete_time set) so that every subject's version is known.
+ *
+ * @generated from message roster.events.v1.SnapshotDirectoryResponse
+ */
+export declare type SnapshotDirectoryResponse = Message<"roster.events.v1.SnapshotDirectoryResponse"> & {
+  /**
+   * @generated from oneof roster.events.v1.SnapshotDirectoryResponse.item
+   */
+  item: {
+    /**
+     * @generated from field: roster.events.v1.SnapshotPosition position = 1;
+     */
+    value: SnapshotPosition;
+    case: "position";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.SnapshotUser user = 2;
+     */
+    value: SnapshotUser;
+    case: "user";
+  } | {
+    /**
+     * @generated from field: roster.directory.v1.Group group = 3;
+     */
+    value: Group;
+    case: "group";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.SnapshotMembers members = 4;
+     */
+    value: SnapshotMembers;
+    case: "members";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotDirectoryResponse.
+ * Use `create(SnapshotDirectoryResponseSchema)` to create a new message.
+ */
+export declare const SnapshotDirectoryResponseSchema: GenMessage<SnapshotDirectoryResponse>;
+
+/**
+ * @generated from message roster.events.v1.SnapshotPosition
+ */
+export declare type SnapshotPosition = Message<"roster.events.v1.SnapshotPosition"> & {
+  /**
+   * Pass to StreamEvents/ListEvents to read the events after the snapshot.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * The position the cursor stands for.
+   *
+   * @generated from field: int64 position = 2;
+   */
+  position: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotPosition.
+ * Use `create(SnapshotPositionSchema)` to create a new message.
+ */
+export declare const SnapshotPositionSchema: GenMessage<SnapshotPosition>;
+
+/**
+ * @generated from message roster.events.v1.SnapshotUser
+ */
+export declare type SnapshotUser = Message<"roster.events.v1.SnapshotUser"> & {
+  /**
+   * Its version is the sequence of its last event reflected in the snapshot.
+   *
+   * @generated from field: roster.directory.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * The user in the directory's canonical form, as of this version.
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotUser.
+ * Use `create(SnapshotUserSchema)` to create a new message.
+ */
+export declare const SnapshotUserSchema: GenMessage<SnapshotUser>;
+
+/**
+ * Members of the group sent just before, at most 1000 user ids per message.
+ *
+ * @generated from message roster.events.v1.SnapshotMembers
+ */
+export declare type SnapshotMembers = Message<"roster.events.v1.SnapshotMembers"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: repeated string user_ids = 2;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotMembers.
+ * Use `create(SnapshotMembersSchema)` to create a new message.
+ */
+export declare const SnapshotMembersSchema: GenMessage<SnapshotMembers>;
+
+/**
  * @generated from enum roster.events.v1.SubjectType
  */
 export enum SubjectType {
@@ -966,6 +1099,20 @@ export declare const EventService: GenService<{
     methodKind: "unary";
     input: typeof ListSubjectEventsRequestSchema;
     output: typeof ListSubjectEventsResponseSchema;
+  },
+  /**
+   * A rebuild point: the directory's users, groups and memberships as of one position, read
+   * in one consistent snapshot. The first message is the position; resume StreamEvents from
+   * its cursor and apply each event only when its sequence is greater than the version its
+   * subject has in the snapshot (an event committed before the snapshot may be positioned
+   * after it). Then snapshot + events equals the live state, nothing missed or applied twice.
+   *
+   * @generated from rpc roster.events.v1.EventService.SnapshotDirectory
+   */
+  snapshotDirectory: {
+    methodKind: "server_streaming";
+    input: typeof SnapshotDirectoryRequestSchema;
+    output: typeof SnapshotDirectoryResponseSchema;
   },
 }>;
 
