@@ -1,6 +1,6 @@
 // EventService.SnapshotDirectory: a rebuild point streamed from one REPEATABLE READ
 // transaction (services/core/application/snapshot.ts says why it is exact).
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import {
   SnapshotMembersSchema,
@@ -16,6 +16,11 @@ import { encodeCursor } from "./event-service.ts";
 
 /** Items read ahead of a slow reader before the transaction waits for it. */
 const READ_AHEAD = 64;
+/**
+ * How long the transaction waits for a reader that takes nothing: a stalled client must not
+ * hold a database connection and an old snapshot (which holds back vacuum) for ever.
+ */
+const READER_STALL_MS = 60_000;
 
 function itemToPb(item: SnapshotItem): SnapshotDirectoryResponse["item"] {
   switch (item.kind) {
@@ -46,7 +51,14 @@ async function* pipe<T>(produce: (emit: (item: T) => Promise<void>) => Promise<v
     if (cancelled) throw new Error("snapshot reader went away");
     queue.push(item);
     wakeReader?.();
-    if (queue.length >= READ_AHEAD) await new Promise<void>((resolve) => (wakeProducer = resolve));
+    if (queue.length < READ_AHEAD) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ConnectError("the snapshot reader stopped reading", Code.DeadlineExceeded)), READER_STALL_MS);
+      wakeProducer = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   };
   const running = produce(emit).then(
     () => {
