@@ -18,6 +18,8 @@ import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
 import { ResourceUseCases } from "./core/application/resources.ts";
 import { AuditUseCases } from "./core/application/audit.ts";
+import { BrakeUseCases } from "./core/application/brake.ts";
+import { SnapshotUseCases } from "./core/application/snapshot.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
@@ -106,7 +108,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const store = new OrmStore(orm);
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
-  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection);
+  const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
+  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection, brake);
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
@@ -120,6 +123,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
     directories,
     resources,
     audit,
+    brake,
+    snapshots: new SnapshotUseCases(store, mapping.mapping.projection),
     mapping,
     metrics,
     logger,

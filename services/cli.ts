@@ -37,6 +37,14 @@ export const USAGE = `usage: roster <command> [options]
                                             refused one of them for good
   outbox unpark --subject ID | --all        send a parked subject's events again (after
                                             fixing what made the broker refuse them)
+  brake get --directory ID                  the deprovisioning brake: policy, hold, count
+  brake set --directory ID --mode off|alert|hold [--window SECONDS] [--max-deprovisions N]
+            [--max-share PERCENT] [--group-wipe PERCENT]
+                                            set the policy (0 or absent: no such threshold)
+  brake release --directory ID [--for SECONDS] [--note TEXT]
+                                            lift a hold: once (the count restarts), or with
+                                            --for, no threshold holds for that long
+  brake keep --directory ID [--note TEXT]   keep the directory held (recorded)
   events replay --directory ID --subject ID [--from-sequence N]
                                             publish a user's or group's published events to
                                             Kafka again (same event ids; consumers dedupe)
@@ -126,6 +134,13 @@ function parse(argv: string[]) {
         directory: { type: "string", multiple: true },
         subject: { type: "string" },
         "from-sequence": { type: "string" },
+        mode: { type: "string" },
+        window: { type: "string" },
+        "max-deprovisions": { type: "string" },
+        "max-share": { type: "string" },
+        "group-wipe": { type: "string" },
+        for: { type: "string" },
+        note: { type: "string" },
         roles: { type: "string" },
         strict: { type: "boolean", default: false },
         all: { type: "boolean", default: false },
@@ -175,7 +190,54 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   };
 
+  /** A non-negative integer flag (the use case checks its range). */
+  const count = (flag: string, raw: string | undefined, fallback: number): number => {
+    if (raw === undefined) return fallback;
+    if (!/^[0-9]{1,9}$/.test(raw)) throw new UsageError(`--${flag} must be a non-negative integer, got ${JSON.stringify(raw.slice(0, 32))}`);
+    return Number(raw);
+  };
+  const withBrake = (fn: (brake: import("./core/application/brake.ts").BrakeUseCases) => Promise<unknown>): Handler => async ({ orm }) => {
+    const { OrmStore } = await import("./core/persistence/store.ts");
+    const { BrakeUseCases } = await import("./core/application/brake.ts");
+    const store = new OrmStore(orm);
+    try {
+      print(await fn(new BrakeUseCases(store)));
+    } finally {
+      await store.close();
+    }
+  };
+
   const commands: Record<string, () => Handler> = {
+    "brake get": () => {
+      const directory = need(oneDirectory, "--directory");
+      noMore();
+      return withBrake((brake) => brake.get(directory));
+    },
+    "brake set": () => {
+      const directory = need(oneDirectory, "--directory");
+      const mode = need(values.mode, "--mode");
+      if (mode !== "off" && mode !== "alert" && mode !== "hold") throw new UsageError("--mode must be off, alert or hold");
+      const policy = {
+        mode,
+        windowSeconds: count("window", values.window, 60),
+        maxDeprovisions: count("max-deprovisions", values["max-deprovisions"], 0),
+        maxSharePercent: count("max-share", values["max-share"], 0),
+        groupWipePercent: count("group-wipe", values["group-wipe"], 0),
+      } as const;
+      noMore();
+      return withBrake((brake) => brake.setPolicy(directory, policy, "cli"));
+    },
+    "brake release": () => {
+      const directory = need(oneDirectory, "--directory");
+      noMore();
+      const seconds = values.for === undefined ? undefined : count("for", values.for, 0);
+      return withBrake((brake) => brake.decide(directory, seconds === undefined ? "release_once" : "release_for", seconds ?? 0, values.note ?? "", "cli"));
+    },
+    "brake keep": () => {
+      const directory = need(oneDirectory, "--directory");
+      noMore();
+      return withBrake((brake) => brake.decide(directory, "keep", 0, values.note ?? "", "cli"));
+    },
     migrate: () => async ({ applied }) => print({ applied }),
     "api-key create": () => {
       const scope = need(values.scope, "--scope");

@@ -42,6 +42,9 @@ export const EVENT_TYPES = {
   groupDeleted: "group.deleted",
   groupMembersAdded: "group.members_added",
   groupMembersRemoved: "group.members_removed",
+  deprovisioningHeld: "directory.deprovisioning_held",
+  deprovisioningAlerted: "directory.deprovisioning_alerted",
+  deprovisioningReleased: "directory.deprovisioning_released",
 } as const satisfies Record<EventCase, string>;
 
 export type EventType = (typeof EVENT_TYPES)[EventCase];

@@ -10,6 +10,8 @@ export type { DeliveredEvent, SubscribeOptions } from "./subscribe.ts";
 
 export { SequenceGapError } from "./ordering.ts";
 export { ResyncRequiredError } from "./resync.ts";
+export { applyEvent, isAfterSnapshot, resync } from "./snapshot.ts";
+export type { DirectorySnapshot, SnapshotUserState } from "./snapshot.ts";
 
 export { createLifecycleConsumer, decodeLifecycleMessage, LifecycleMessageError } from "./kafka.ts";
 export type { CloudEventHeaders, LifecycleConsumer, LifecycleConsumerOptions, LifecycleEventContext, LifecycleMessage } from "./kafka.ts";

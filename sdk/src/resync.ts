@@ -4,8 +4,9 @@ import { CursorExpiredDetailSchema } from "./gen/roster/events/v1/events_pb.js";
 
 /**
  * The position a consumer resumes from is no longer one the server can continue after
- * without skipping events. Rebuild your state (e.g. from DirectoryService), then subscribe
- * again from `oldestCursor` (or from the start).
+ * without skipping events. Rebuild your state with `resync(clients.events, directoryId)`
+ * (./snapshot.ts), then subscribe again from the snapshot's cursor, applying events with
+ * `applyEvent`.
  *
  * - reason "expired": the events after `cursor` fell out of the replay window and were
  *   deleted; `oldestCursor` is the oldest cursor still served.

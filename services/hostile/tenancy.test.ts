@@ -8,7 +8,7 @@ import { create, toJsonString, type DescMethod, type DescService } from "@bufbui
 import { Code, createClient, createRouterTransport, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiKeyScope, DirectoryService, DirectoryState, ProviderKind, UserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { ApiKeyScope, DeprovisioningMode, DirectoryService, DirectoryState, HoldDecision, ProviderKind, UserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { EVENT_ACCESS } from "../core/transport/access-rules.ts";
@@ -411,6 +411,8 @@ describe("a suspended directory", () => {
       RemoveGroupMembers: (c) => c.removeGroupMembers({ directoryId: s.id, groupId: sGroup, userIds: [sUser] }),
       ReplaceGroupMembers: (c) => c.replaceGroupMembers({ directoryId: s.id, groupId: sGroup, userIds: [] }),
       UpdateMapping: (_c, m) => m.updateMapping({ directoryId: s.id, roleRules: [] }),
+      SetDeprovisioningPolicy: (c) => c.setDeprovisioningPolicy({ directoryId: s.id, policy: { mode: DeprovisioningMode.OFF, windowSeconds: 60 } }),
+      DecideDeprovisioningHold: (c) => c.decideDeprovisioningHold({ directoryId: s.id, decision: HoldDecision.KEEP }),
     };
     // Every write RPC of the two services that name a directory is in the list above.
     const readOrTokens = /^(Get|List|Stream|Preview)|ScimToken/;

@@ -75,6 +75,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deprovisioningBrake = new Counter({
+    name: "roster_deprovisioning_brake_total",
+    help: "Deprovisioning brake outcomes: held (a hold engaged), alerted, refused (a request refused while held or engaging a hold), released, kept",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   private outboxWatched = false;
 
   constructor() {

@@ -1,7 +1,7 @@
 // SCIM errors (RFC 7644 section 3.12): one class for what the facade refuses itself, and
 // the mapping of the core's Connect errors back to status and scimType.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ERROR_KIND_HEADER } from "../core/transport/errors.ts";
+import { DIRECTORY_HELD_KIND, ERROR_KIND_HEADER, RETRY_AFTER_HEADER } from "../core/transport/errors.ts";
 import { boundedMessage } from "../core/domain/errors.ts";
 
 export const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -32,6 +32,11 @@ const STATUS: Partial<Record<Code, number>> = {
 
 /** A failure from the core as the SCIM client must see it; unexpected ones stay generic. */
 export function fromConnectError(error: ConnectError): ScimError {
+  // A directory held for review: 503 with Retry-After, which IdPs retry (nothing was written).
+  if (error.code === Code.Unavailable && error.metadata.get(ERROR_KIND_HEADER) === DIRECTORY_HELD_KIND) {
+    const seconds = Number(error.metadata.get(RETRY_AFTER_HEADER));
+    return new ScimError(503, error.rawMessage, undefined, { "retry-after": String(Number.isInteger(seconds) && seconds > 0 ? seconds : 60) });
+  }
   const status = STATUS[error.code];
   if (status === undefined) return new ScimError(500, "internal error");
   const kind = error.metadata.get(ERROR_KIND_HEADER) ?? undefined;

@@ -21,6 +21,7 @@ import {
 } from "../domain/resources.ts";
 import type { AttrRef } from "../domain/scim/ast.ts";
 import { parseAttributeList, parseFilter } from "../domain/scim/filter.ts";
+import type { BrakeGate, BrakeUseCases } from "./brake.ts";
 import type { CanonicalInput, CanonicalProjector } from "./canonical.ts";
 import type { MemberRow, Repositories, Store } from "./store.ts";
 
@@ -82,11 +83,25 @@ export class ResourceUseCases {
   private readonly store: Store;
   private readonly membershipHook: MembershipHook | undefined;
   private readonly projector: CanonicalProjector | undefined;
-  /** With a projector, every user event's payload carries the user's canonical form. */
-  constructor(store: Store, membershipHook?: MembershipHook, projector?: CanonicalProjector) {
+  private readonly brake: BrakeUseCases | undefined;
+  /**
+   * With a projector, every user event's payload carries the user's canonical form; with a
+   * brake, deprovisioning writes pass the directory's deprovisioning brake.
+   */
+  constructor(store: Store, membershipHook?: MembershipHook, projector?: CanonicalProjector, brake?: BrakeUseCases) {
     this.store = store;
     this.membershipHook = membershipHook;
     this.projector = projector;
+    this.brake = brake;
+  }
+
+  /**
+   * A write that may deprovision (deactivate, delete, remove members): through the brake's
+   * transaction when there is one and the write may deprovision, a plain one otherwise.
+   */
+  private deprovisioning<T>(directoryId: string, mayDeprovision: boolean, fn: (repos: Repositories, gate: BrakeGate | undefined) => Promise<T>): Promise<T> {
+    if (!this.brake || !mayDeprovision) return this.store.transact((repos) => fn(repos, undefined));
+    return this.brake.transact(directoryId, fn);
   }
 
   // ---- users
@@ -155,7 +170,7 @@ export class ResourceUseCases {
     const dirId = checkId("directory_id", directoryId);
     refuseIdChange(raw, id);
     const fields = userFields(raw);
-    return this.store.transact(async (repos) => {
+    return this.deprovisioning(dirId, !fields.active, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
       checkVersion(current.version, expectedVersion, "user");
       if (sameJson(current.resource, fields.resource)) return current;
@@ -169,8 +184,9 @@ export class ResourceUseCases {
       if (attributesChanged) facts.push({ user: { ...user, version: ++version }, type: "user.updated", extra: { changedAttributes: changed.filter((n) => n !== "active") } });
       if (activeChanged) facts.push({ user: { ...user, version: ++version }, type: fields.active ? "user.reactivated" : "user.deactivated" });
       const saved = { ...user, version };
+      const brakeEvents = activeChanged && !fields.active && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
       await repos.users.update(saved);
-      await repos.outbox.append(await this.userEvents(repos, dirId, facts));
+      await repos.outbox.append([...(await this.userEvents(repos, dirId, facts)), ...brakeEvents]);
       return saved;
     });
   }
@@ -178,10 +194,11 @@ export class ResourceUseCases {
   /** Deactivation (active=false) and reactivation; a no-op when already in that state. */
   async setUserActive(directoryId: string, id: string, active: boolean, expectedVersion?: number): Promise<UserRecord> {
     const dirId = checkId("directory_id", directoryId);
-    return this.store.transact(async (repos) => {
+    return this.deprovisioning(dirId, !active, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
       checkVersion(current.version, expectedVersion, "user");
       if (current.active === active) return current;
+      const brakeEvents = gate ? await gate.check(repos, { kind: "users", count: 1 }, new Date()) : [];
       const user: UserRecord = {
         ...current,
         active,
@@ -191,7 +208,7 @@ export class ResourceUseCases {
         updatedAt: new Date(),
       };
       await repos.users.update(user);
-      await repos.outbox.append(await this.userEvents(repos, dirId, [{ user, type: active ? "user.reactivated" : "user.deactivated" }]));
+      await repos.outbox.append([...(await this.userEvents(repos, dirId, [{ user, type: active ? "user.reactivated" : "user.deactivated" }])), ...brakeEvents]);
       return user;
     });
   }
@@ -199,10 +216,12 @@ export class ResourceUseCases {
   /** Deletes a user: leaves every group (each a fact on both sides), then a tombstone. */
   async deleteUser(directoryId: string, id: string, expectedVersion?: number): Promise<UserRecord> {
     const dirId = checkId("directory_id", directoryId);
-    return this.store.transact(async (repos) => {
+    return this.deprovisioning(dirId, true, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
       checkVersion(current.version, expectedVersion, "user");
       const now = new Date();
+      // Deleting an active user deprovisions them; an inactive one was counted when deactivated.
+      const brakeEvents = gate ? await gate.check(repos, { kind: "users", count: current.active ? 1 : 0 }, now) : [];
       const groupEvents: NewEvent[] = [];
       const facts: UserFact[] = [];
       let version = current.version;
@@ -230,7 +249,7 @@ export class ResourceUseCases {
       const userEvents = await this.userEvents(repos, dirId, facts);
       // Per removal, the group's event then the user's (as before).
       const events = groupEvents.flatMap((g, i) => [g, userEvents[i]!]);
-      events.push(userEvents.at(-1)!);
+      events.push(userEvents.at(-1)!, ...brakeEvents);
       await repos.users.update(deleted);
       await repos.outbox.append(events);
       return deleted;
@@ -282,7 +301,8 @@ export class ResourceUseCases {
     const dirId = checkId("directory_id", directoryId);
     if (change.resource !== undefined) refuseIdChange(change.resource, id);
     const fields = change.resource === undefined ? undefined : groupFields(change.resource);
-    return this.store.transact(async (repos) => {
+    const mayRemove = change.members.replaceAll !== undefined || change.members.remove.length > 0;
+    return this.deprovisioning(dirId, mayRemove, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.groups.getForUpdate(dirId, id.toLowerCase()) : undefined, "group", id);
       checkVersion(current.version, change.expectedVersion, "group");
       const now = new Date();
@@ -292,7 +312,7 @@ export class ResourceUseCases {
         group = { ...current, ...fields, version: current.version + 1, updatedAt: now };
         events.push(groupEvent(group, group.version, "group.updated", { changedAttributes: changedAttributes(current.resource, fields.resource) }));
       }
-      group = await this.changeMembers(repos, group, change.members, now, events, true);
+      group = await this.changeMembers(repos, group, change.members, now, events, true, gate);
       if (group !== current) await repos.groups.update(group);
       if (group.displayName !== current.displayName || group.externalId !== current.externalId) {
         events.push(...(await this.rolesAfterRename(repos, current, group, now)));
@@ -384,6 +404,7 @@ export class ResourceUseCases {
     now: Date,
     events: NewEvent[],
     groupEvents: boolean,
+    gate?: BrakeGate,
   ): Promise<GroupRecord> {
     const add = checkMemberIds(members.add);
     const remove = new Set(checkMemberIds(members.remove));
@@ -403,6 +424,9 @@ export class ResourceUseCases {
       throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.join(", ")}`);
     }
     const removed = replaceAll ? await repos.memberships.removeAllExcept(group.id, toAdd) : await repos.memberships.remove(group.id, [...remove]);
+    // The removal is judged once its size is known; a refusal rolls it back with the rest.
+    const brakeEvents = gate && removed.length > 0 ? await gate.check(repos, { kind: "groupWipe", groupId: group.id, removed: removed.length, membersBefore: group.memberCount }, now) : [];
+    events.push(...brakeEvents);
     const added = await repos.memberships.add(group.directoryId, group.id, toAdd, now);
     if (added.length === 0 && removed.length === 0) return group;
 

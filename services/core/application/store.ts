@@ -6,6 +6,7 @@ import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import type { AttrRef, Filter } from "../domain/scim/ast.ts";
 import type { MappingRepository } from "../../mapping/application/ports.ts";
 import type { AuditRecord } from "../domain/audit.ts";
+import type { Brake } from "../domain/brake.ts";
 
 export interface Page<T> {
   readonly items: T[];
@@ -58,6 +59,7 @@ export interface Repositories {
   /** Attribute and role mapping (services/mapping). */
   readonly mappings: MappingRepository;
   readonly audit: AuditRepository;
+  readonly brakes: BrakeRepository;
 }
 
 export interface Store {
@@ -68,6 +70,11 @@ export interface Store {
    * reads, and for writes that are a single atomic statement.
    */
   readonly read: Repositories;
+  /**
+   * Runs fn in one read-only REPEATABLE READ transaction: every read sees the database as of
+   * the same instant, however long fn takes.
+   */
+  snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
 }
 
@@ -146,6 +153,11 @@ export interface MembershipRepository {
 
 export interface OutboxRepository {
   append(events: readonly NewEvent[]): Promise<void>;
+  /**
+   * The highest position assigned to the directory's events (or deleted by the replay-window
+   * cleanup); 0 when none.
+   */
+  headPosition(directoryId: string): Promise<bigint>;
 }
 
 export interface AuditQuery {
@@ -165,4 +177,22 @@ export interface AuditRepository {
   list(directoryId: string, query: AuditQuery): Promise<AuditRecord[]>;
   /** Deletes at most batch records older than cutoff; returns how many. */
   purgeBefore(cutoff: Date, batch: number): Promise<number>;
+}
+
+export interface BrakeRepository {
+  get(directoryId: string): Promise<Brake | undefined>;
+  /** Locks the directory's brake row until the transaction ends. */
+  getForUpdate(directoryId: string): Promise<Brake | undefined>;
+  /** Locks and returns the brake unless its policy is off (then nothing is locked). */
+  lockEngaged(directoryId: string): Promise<Brake | undefined>;
+  /** Inserts or replaces the directory's brake row. */
+  save(brake: Brake, at: Date): Promise<void>;
+  /** Deprovisions counted at or after since. */
+  count(directoryId: string, since: Date): Promise<number>;
+  /** Counts n deprovisions at `at`, and forgets counts older than the longest window. */
+  record(directoryId: string, n: number, at: Date): Promise<void>;
+  /** Forgets every count (a release restarts the window). */
+  clearCounts(directoryId: string): Promise<void>;
+  /** Live users whose state is active. */
+  countActiveUsers(directoryId: string): Promise<number>;
 }

@@ -19,6 +19,9 @@ export const EVENT_TYPES = [
   "group.deleted",
   "group.members_added",
   "group.members_removed",
+  "directory.deprovisioning_held",
+  "directory.deprovisioning_alerted",
+  "directory.deprovisioning_released",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -30,7 +33,7 @@ export function isEventType(value: string): value is EventType {
 export interface NewEvent {
   readonly id: string;
   readonly directoryId: string;
-  readonly subjectType: "user" | "group";
+  readonly subjectType: "user" | "group" | "directory";
   readonly subjectId: string;
   readonly sequence: number;
   readonly type: EventType;
@@ -116,4 +119,9 @@ export function groupEvent(group: GroupRecord, sequence: number, type: EventType
     occurredAt: group.updatedAt,
     payload: { group: groupSnapshot({ ...group, version: sequence }), ...extra },
   };
+}
+
+/** An event about the directory itself (its deprovisioning brake): the directory is the subject. */
+export function directoryEvent(directoryId: string, sequence: number, type: EventType, at: Date, payload: Json): NewEvent {
+  return { id: newId(), directoryId, subjectType: "directory", subjectId: directoryId, sequence, type, occurredAt: at, payload };
 }

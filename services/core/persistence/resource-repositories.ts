@@ -323,5 +323,15 @@ export function outboxRepository(sql: Sql): OutboxRepository {
       // One statement for any number of events (a group replace can emit thousands).
       await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events));
     },
+    async headPosition(directoryId: string) {
+      const [row] = await sql<{ p: string }>(
+        `SELECT GREATEST(
+           (SELECT max(position) FROM outbox_events WHERE directory_id = $1 AND position IS NOT NULL),
+           (SELECT pruned_through FROM event_log_floors WHERE directory_id = $1),
+           0)::text AS p`,
+        [directoryId],
+      );
+      return BigInt(row?.p ?? "0");
+    },
   };
 }

@@ -1,6 +1,6 @@
 // The Store the use cases run on, over MikroORM. Writes use the entity manager's native
 // insert/update (no unit of work to flush); rows become plain domain objects at this edge.
-import { LockMode } from "@mikro-orm/core";
+import { IsolationLevel, LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
 import type { Repositories, Store } from "../application/store.ts";
@@ -11,6 +11,7 @@ import { sqlFor, sqlOnPool, type Sql } from "./sql.ts";
 import pg from "pg";
 import { mappingRepository } from "../../mapping/persistence/mapping-repository.ts";
 import { auditRepository } from "./audit-repository.ts";
+import { brakeRepository } from "./brake-repository.ts";
 
 type Row<T> = T extends { "~entity": infer E } ? E : never;
 
@@ -59,6 +60,7 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
     outbox: outboxRepository(sql),
     mappings: mappingRepository(sql),
     audit: auditRepository(sql),
+    brakes: brakeRepository(sql),
     directories: {
       async insert(d) {
         await em.insert(DirectoryEntity, { ...d });
@@ -160,6 +162,10 @@ export class OrmStore implements Store {
 
   transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
     return this.orm.em.fork().transactional((em) => fn(repositories(em)));
+  }
+
+  snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional((em) => fn(repositories(em)), { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true });
   }
 
   get read(): Repositories {

@@ -60,6 +60,13 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   listUserGroups: reads(),
 
   listScimAuditRecords: reads(),
+
+  // The brake is the directory's own safeguard: its admins (a key limited to it included)
+  // set the policy and decide on a hold. A suspended directory takes no SCIM writes, so
+  // there is nothing to brake or release until it is reactivated.
+  getDeprovisioningBrake: reads(),
+  setDeprovisioningPolicy: writes(),
+  decideDeprovisioningHold: writes(),
 };
 
 export const MAPPING_ACCESS: AccessRules<typeof MappingService> = {
@@ -77,4 +84,5 @@ export const EVENT_ACCESS: AccessRules<typeof EventService> = {
   listEvents: reads(),
   streamEvents: reads(),
   listSubjectEvents: reads(),
+  snapshotDirectory: reads(),
 };

@@ -8,7 +8,7 @@ import type { Logger } from "../../platform/logger.ts";
 import { hasAccessRule, principalKey, type Principal } from "./authorize.ts";
 import { toConnectError } from "./errors.ts";
 
-const READ_PREFIXES = ["Get", "List", "Stream", "Preview"];
+const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot"];
 
 export function isReadMethod(name: string): boolean {
   return READ_PREFIXES.some((prefix) => name.startsWith(prefix));

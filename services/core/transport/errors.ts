@@ -12,10 +12,12 @@ import {
   UniquenessError,
   VersionMismatchError,
 } from "../domain/errors.ts";
+import { DirectoryHeldError } from "../domain/brake.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { malformedRequestError } from "./malformed-requests.ts";
 
 function codeOf(error: DomainError): Code {
+  if (error instanceof DirectoryHeldError) return Code.Unavailable;
   if (error instanceof NotFoundError) return Code.NotFound;
   if (error instanceof UniquenessError) return Code.AlreadyExists;
   if (error instanceof VersionMismatchError) return Code.Aborted;
@@ -32,11 +34,16 @@ function codeOf(error: DomainError): Code {
  * turns it back into a `scimType`).
  */
 export const ERROR_KIND_HEADER = "roster-error-kind";
+/** With a refusal that passes once a condition clears: seconds to wait before retrying. */
+export const RETRY_AFTER_HEADER = "retry-after";
+/** The kind of a deprovisioning request refused because its directory is held for review. */
+export const DIRECTORY_HELD_KIND = "directoryHeld";
 
 function kindOf(error: DomainError): string | undefined {
   if (error instanceof InvalidInputError) return error.kind;
   if (error instanceof MutabilityError) return "mutability";
   if (error instanceof UniquenessError) return "uniqueness";
+  if (error instanceof DirectoryHeldError) return DIRECTORY_HELD_KIND;
   return undefined;
 }
 
@@ -45,7 +52,8 @@ export function toConnectError(error: unknown, logger: Logger, procedure: string
   if (error instanceof ConnectError) return malformedRequestError(error) ?? error;
   if (error instanceof DomainError) {
     const kind = kindOf(error);
-    return new ConnectError(error.message, codeOf(error), kind === undefined ? undefined : { [ERROR_KIND_HEADER]: kind });
+    const retry = error instanceof DirectoryHeldError ? { [RETRY_AFTER_HEADER]: String(error.retryAfterSeconds) } : {};
+    return new ConnectError(error.message, codeOf(error), kind === undefined ? undefined : { [ERROR_KIND_HEADER]: kind, ...retry });
   }
   logger.error({ err: error, procedure }, "unexpected error in RPC");
   return new ConnectError("internal error", Code.Internal);

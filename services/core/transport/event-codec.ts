@@ -10,6 +10,7 @@ import { EventSchema, SubjectType, type Event } from "@roster/sdk/gen/roster/eve
 import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type AttributeValue, type CanonicalUser } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import { groupToPb, userToPb } from "./convert.ts";
+import { holdDecisionToPb, policyToPb } from "./brake-service.ts";
 
 /**
  * The largest encoded Event the relay sends: half of Kafka's default 1 MiB message limit,
@@ -25,7 +26,7 @@ export interface StoredEvent {
   readonly seq: bigint;
   readonly id: string;
   readonly directoryId: string;
-  readonly subjectType: "user" | "group";
+  readonly subjectType: "user" | "group" | "directory";
   readonly subjectId: string;
   readonly sequence: bigint;
   readonly type: string;
@@ -102,7 +103,7 @@ function attributeFromJson(value: unknown): AttributeValue | undefined {
  * `roster.mapping.v1.CanonicalUser` message; undefined for events written without one.
  * Read defensively: stored rows outlive the code that wrote them.
  */
-function canonicalFromJson(value: unknown): CanonicalUser | undefined {
+export function canonicalFromJson(value: unknown): CanonicalUser | undefined {
   if (value === null || typeof value !== "object") return undefined;
   const c = obj(value);
   const customAttributes: Record<string, AttributeValue> = {};
@@ -164,6 +165,8 @@ function payloadOf(row: StoredEvent): Event["payload"] {
           value: create(ev.UserRolesChangedSchema, { user, roles: strings(p.roles), addedRoles: strings(p.rolesAdded), removedRoles: strings(p.rolesRemoved), canonical }),
         };
     }
+  } else if (row.subjectType === "directory") {
+    return directoryPayload(row.type, p);
   } else {
     const group = groupToPb(groupFromSnapshot(obj(p.group)));
     switch (row.type) {
@@ -183,12 +186,45 @@ function payloadOf(row: StoredEvent): Event["payload"] {
   return { case: undefined };
 }
 
+function bigint(value: unknown): bigint {
+  return BigInt(typeof value === "number" && Number.isSafeInteger(value) ? value : 0);
+}
+
+/** The deprovisioning brake's events (services/core/application/brake.ts writes them). */
+function directoryPayload(type: string, p: Snapshot): Event["payload"] {
+  const crossing = {
+    policy: policyToPb(obj(p.policy)),
+    reason: text(p.reason),
+    deprovisionsInWindow: bigint(p.deprovisionsInWindow),
+    activeUsers: bigint(p.activeUsers),
+    groupId: text(p.groupId),
+    groupMembersRemoved: bigint(p.groupMembersRemoved),
+    groupMembersBefore: bigint(p.groupMembersBefore),
+  };
+  switch (type) {
+    case "directory.deprovisioning_held":
+      return { case: "deprovisioningHeld", value: create(ev.DeprovisioningHeldSchema, crossing) };
+    case "directory.deprovisioning_alerted":
+      return { case: "deprovisioningAlerted", value: create(ev.DeprovisioningAlertedSchema, crossing) };
+    case "directory.deprovisioning_released": {
+      const until = optionalDate(p.releasedUntil);
+      return {
+        case: "deprovisioningReleased",
+        value: create(ev.DeprovisioningReleasedSchema, { decision: holdDecisionToPb(text(p.decision)), releasedUntil: until ? timestampFromDate(until) : undefined }),
+      };
+    }
+  }
+  return { case: undefined };
+}
+
+const SUBJECT_TYPES = { user: SubjectType.USER, group: SubjectType.GROUP, directory: SubjectType.DIRECTORY } as const;
+
 /** The envelope; `position` overrides the row's (the relay sets it before publication). */
 export function eventToPb(row: StoredEvent, position: bigint | null = row.position): Event {
   return create(EventSchema, {
     id: row.id,
     directoryId: row.directoryId,
-    subjectType: row.subjectType === "user" ? SubjectType.USER : SubjectType.GROUP,
+    subjectType: SUBJECT_TYPES[row.subjectType] ?? SubjectType.UNSPECIFIED,
     subjectId: row.subjectId,
     sequence: row.sequence,
     type: row.type,
@@ -209,7 +245,7 @@ export function cloudEventHeaders(row: StoredEvent): Record<string, string> {
     ce_id: row.id,
     ce_type: `io.roster.${row.type}`,
     ce_source: `/directories/${row.directoryId}`,
-    ce_subject: `${row.subjectType}s/${row.subjectId}`,
+    ce_subject: `${row.subjectType === "directory" ? "directories" : `${row.subjectType}s`}/${row.subjectId}`,
     ce_time: row.occurredAt.toISOString(),
     "content-type": "application/protobuf",
   };

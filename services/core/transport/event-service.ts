@@ -103,7 +103,7 @@ async function refuseIfExpired(log: EventLog, directoryId: string, from: ReadFro
   throw cursorExpired(from.startTime && from.after === 0n ? "start_time" : "cursor", { oldestCursor: encodeCursor(floor.prunedThrough) });
 }
 
-export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
+export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<typeof EventService>> {
   async function directoryOf(id: string): Promise<string> {
     const directoryId = checkId("directory_id", id);
     await deps.directories.getDirectory(directoryId);

@@ -15,16 +15,24 @@ import { toConnectError } from "./errors.ts";
 import { refuseMalformedRequests } from "./malformed-requests.ts";
 import { inputInterceptor } from "./input.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
+import type { BrakeUseCases } from "../application/brake.ts";
+import { brakeServiceImpl } from "./brake-service.ts";
+import type { SnapshotUseCases } from "../application/snapshot.ts";
+import { snapshotServiceImpl } from "./snapshot-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
   readonly resources: ResourceUseCases;
   readonly audit: AuditUseCases;
+  /** The deprovisioning brake's RPCs; absent, they are not served. */
+  readonly brake?: BrakeUseCases | undefined;
   /** MappingService; absent, the service is not served. */
   readonly mapping?: { routes(router: ConnectRouter, guard: Guard): void } | undefined;
   readonly metrics?: Metrics | undefined;
   readonly logger: Logger;
   readonly internalSecret: string;
+  /** EventService.SnapshotDirectory; absent, it is not served. */
+  readonly snapshots?: SnapshotUseCases | undefined;
   /** EventService's dependencies; absent, the service is not served. */
   readonly events?: Omit<EventServiceDeps, "directories"> | undefined;
 }
@@ -91,10 +99,14 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
         ...directoryServiceImpl(deps.directories),
         ...resourceServiceImpl(deps.resources),
         ...auditServiceImpl(deps.audit, deps.logger),
+        ...(deps.brake ? brakeServiceImpl(deps.brake) : {}),
       }),
     );
     deps.mapping?.routes(router, guard);
-    if (deps.events) router.service(EventService, guard(EventService, EVENT_ACCESS, eventServiceImpl({ ...deps.events, directories: deps.directories })));
+    if (deps.events) {
+      const events = { ...eventServiceImpl({ ...deps.events, directories: deps.directories }), ...(deps.snapshots ? snapshotServiceImpl(deps.snapshots) : {}) };
+      router.service(EventService, guard(EventService, EVENT_ACCESS, events));
+    }
     refuseMalformedRequests(router.handlers);
   };
 }

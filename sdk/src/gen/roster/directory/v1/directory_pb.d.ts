@@ -1851,6 +1851,223 @@ export declare type ListScimAuditRecordsResponse = Message<"roster.directory.v1.
 export declare const ListScimAuditRecordsResponseSchema: GenMessage<ListScimAuditRecordsResponse>;
 
 /**
+ * Thresholds; 0 turns one off. Deprovisions are deactivations (active true to false) and
+ * deletions of users.
+ *
+ * @generated from message roster.directory.v1.DeprovisioningPolicy
+ */
+export declare type DeprovisioningPolicy = Message<"roster.directory.v1.DeprovisioningPolicy"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningMode mode = 1;
+   */
+  mode: DeprovisioningMode;
+
+  /**
+   * The sliding window the deprovisions are counted in: 10 to 86400 seconds.
+   *
+   * @generated from field: int32 window_seconds = 2;
+   */
+  windowSeconds: number;
+
+  /**
+   * More deprovisions than this within the window cross the threshold.
+   *
+   * @generated from field: int32 max_deprovisions = 3;
+   */
+  maxDeprovisions: number;
+
+  /**
+   * More than this share (percent, 1 to 100) of the users active at the window's start.
+   *
+   * @generated from field: int32 max_share_percent = 4;
+   */
+  maxSharePercent: number;
+
+  /**
+   * A member change (replace or remove) that removes more than this share (percent) of a
+   * group's members.
+   *
+   * @generated from field: int32 group_wipe_percent = 5;
+   */
+  groupWipePercent: number;
+};
+
+/**
+ * Describes the message roster.directory.v1.DeprovisioningPolicy.
+ * Use `create(DeprovisioningPolicySchema)` to create a new message.
+ */
+export declare const DeprovisioningPolicySchema: GenMessage<DeprovisioningPolicy>;
+
+/**
+ * @generated from message roster.directory.v1.DeprovisioningBrake
+ */
+export declare type DeprovisioningBrake = Message<"roster.directory.v1.DeprovisioningBrake"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 2;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+
+  /**
+   * Set while the directory is held.
+   *
+   * @generated from field: google.protobuf.Timestamp held_since = 3;
+   */
+  heldSince?: Timestamp | undefined;
+
+  /**
+   * Why the hold engaged ("deprovisions", "share", "group_wipe").
+   *
+   * @generated from field: string held_reason = 4;
+   */
+  heldReason: string;
+
+  /**
+   * Until then, no threshold holds (a release for a duration).
+   *
+   * @generated from field: google.protobuf.Timestamp released_until = 5;
+   */
+  releasedUntil?: Timestamp | undefined;
+
+  /**
+   * Deprovisions counted in the current window.
+   *
+   * @generated from field: int64 deprovisions_in_window = 6;
+   */
+  deprovisionsInWindow: bigint;
+};
+
+/**
+ * Describes the message roster.directory.v1.DeprovisioningBrake.
+ * Use `create(DeprovisioningBrakeSchema)` to create a new message.
+ */
+export declare const DeprovisioningBrakeSchema: GenMessage<DeprovisioningBrake>;
+
+/**
+ * @generated from message roster.directory.v1.GetDeprovisioningBrakeRequest
+ */
+export declare type GetDeprovisioningBrakeRequest = Message<"roster.directory.v1.GetDeprovisioningBrakeRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+};
+
+/**
+ * Describes the message roster.directory.v1.GetDeprovisioningBrakeRequest.
+ * Use `create(GetDeprovisioningBrakeRequestSchema)` to create a new message.
+ */
+export declare const GetDeprovisioningBrakeRequestSchema: GenMessage<GetDeprovisioningBrakeRequest>;
+
+/**
+ * @generated from message roster.directory.v1.GetDeprovisioningBrakeResponse
+ */
+export declare type GetDeprovisioningBrakeResponse = Message<"roster.directory.v1.GetDeprovisioningBrakeResponse"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningBrake brake = 1;
+   */
+  brake?: DeprovisioningBrake | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.GetDeprovisioningBrakeResponse.
+ * Use `create(GetDeprovisioningBrakeResponseSchema)` to create a new message.
+ */
+export declare const GetDeprovisioningBrakeResponseSchema: GenMessage<GetDeprovisioningBrakeResponse>;
+
+/**
+ * @generated from message roster.directory.v1.SetDeprovisioningPolicyRequest
+ */
+export declare type SetDeprovisioningPolicyRequest = Message<"roster.directory.v1.SetDeprovisioningPolicyRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 2;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.SetDeprovisioningPolicyRequest.
+ * Use `create(SetDeprovisioningPolicyRequestSchema)` to create a new message.
+ */
+export declare const SetDeprovisioningPolicyRequestSchema: GenMessage<SetDeprovisioningPolicyRequest>;
+
+/**
+ * @generated from message roster.directory.v1.SetDeprovisioningPolicyResponse
+ */
+export declare type SetDeprovisioningPolicyResponse = Message<"roster.directory.v1.SetDeprovisioningPolicyResponse"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningBrake brake = 1;
+   */
+  brake?: DeprovisioningBrake | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.SetDeprovisioningPolicyResponse.
+ * Use `create(SetDeprovisioningPolicyResponseSchema)` to create a new message.
+ */
+export declare const SetDeprovisioningPolicyResponseSchema: GenMessage<SetDeprovisioningPolicyResponse>;
+
+/**
+ * @generated from message roster.directory.v1.DecideDeprovisioningHoldRequest
+ */
+export declare type DecideDeprovisioningHoldRequest = Message<"roster.directory.v1.DecideDeprovisioningHoldRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * @generated from field: roster.directory.v1.HoldDecision decision = 2;
+   */
+  decision: HoldDecision;
+
+  /**
+   * For RELEASE_FOR: 1 to 604800 seconds.
+   *
+   * @generated from field: int32 release_seconds = 3;
+   */
+  releaseSeconds: number;
+
+  /**
+   * Why, for the audit log: at most 500 characters.
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+};
+
+/**
+ * Describes the message roster.directory.v1.DecideDeprovisioningHoldRequest.
+ * Use `create(DecideDeprovisioningHoldRequestSchema)` to create a new message.
+ */
+export declare const DecideDeprovisioningHoldRequestSchema: GenMessage<DecideDeprovisioningHoldRequest>;
+
+/**
+ * @generated from message roster.directory.v1.DecideDeprovisioningHoldResponse
+ */
+export declare type DecideDeprovisioningHoldResponse = Message<"roster.directory.v1.DecideDeprovisioningHoldResponse"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningBrake brake = 1;
+   */
+  brake?: DeprovisioningBrake | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.DecideDeprovisioningHoldResponse.
+ * Use `create(DecideDeprovisioningHoldResponseSchema)` to create a new message.
+ */
+export declare const DecideDeprovisioningHoldResponseSchema: GenMessage<DecideDeprovisioningHoldResponse>;
+
+/**
  * The identity provider behind a directory; picks quirk handling and mapping presets.
  *
  * @generated from enum roster.directory.v1.ProviderKind
@@ -2015,6 +2232,82 @@ export enum SortOrder {
  * Describes the enum roster.directory.v1.SortOrder.
  */
 export declare const SortOrderSchema: GenEnum<SortOrder>;
+
+/**
+ * What happens when deprovisioning crosses a policy's threshold.
+ *
+ * @generated from enum roster.directory.v1.DeprovisioningMode
+ */
+export enum DeprovisioningMode {
+  /**
+   * @generated from enum value: DEPROVISIONING_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No brake (the default).
+   *
+   * @generated from enum value: DEPROVISIONING_MODE_OFF = 1;
+   */
+  OFF = 1,
+
+  /**
+   * The crossing is recorded and emitted (event, metric); nothing is refused.
+   *
+   * @generated from enum value: DEPROVISIONING_MODE_ALERT = 2;
+   */
+  ALERT = 2,
+
+  /**
+   * The crossing request is refused and the directory is held: every deprovisioning SCIM
+   * request answers 503 with Retry-After until an admin releases the hold.
+   *
+   * @generated from enum value: DEPROVISIONING_MODE_HOLD = 3;
+   */
+  HOLD = 3,
+}
+
+/**
+ * Describes the enum roster.directory.v1.DeprovisioningMode.
+ */
+export declare const DeprovisioningModeSchema: GenEnum<DeprovisioningMode>;
+
+/**
+ * @generated from enum roster.directory.v1.HoldDecision
+ */
+export enum HoldDecision {
+  /**
+   * @generated from enum value: HOLD_DECISION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Lifts the hold and restarts the count: the held batch proceeds until a threshold is
+   * crossed again.
+   *
+   * @generated from enum value: HOLD_DECISION_RELEASE_ONCE = 1;
+   */
+  RELEASE_ONCE = 1,
+
+  /**
+   * Lifts the hold, and no threshold holds for release_seconds.
+   *
+   * @generated from enum value: HOLD_DECISION_RELEASE_FOR = 2;
+   */
+  RELEASE_FOR = 2,
+
+  /**
+   * Keeps the directory held (recorded, nothing else changes).
+   *
+   * @generated from enum value: HOLD_DECISION_KEEP = 3;
+   */
+  KEEP = 3,
+}
+
+/**
+ * Describes the enum roster.directory.v1.HoldDecision.
+ */
+export declare const HoldDecisionSchema: GenEnum<HoldDecision>;
 
 /**
  * DirectoryService is the directory core: the tenants (directories) IdPs provision into,
@@ -2282,6 +2575,33 @@ export declare const DirectoryService: GenService<{
     methodKind: "unary";
     input: typeof ListScimAuditRecordsRequestSchema;
     output: typeof ListScimAuditRecordsResponseSchema;
+  },
+  /**
+   * The brake on mass deprovisioning: a per-directory policy (off by default) and, in hold
+   * mode, the hold an admin releases or keeps. Every decision is recorded in the audit log.
+   *
+   * @generated from rpc roster.directory.v1.DirectoryService.GetDeprovisioningBrake
+   */
+  getDeprovisioningBrake: {
+    methodKind: "unary";
+    input: typeof GetDeprovisioningBrakeRequestSchema;
+    output: typeof GetDeprovisioningBrakeResponseSchema;
+  },
+  /**
+   * @generated from rpc roster.directory.v1.DirectoryService.SetDeprovisioningPolicy
+   */
+  setDeprovisioningPolicy: {
+    methodKind: "unary";
+    input: typeof SetDeprovisioningPolicyRequestSchema;
+    output: typeof SetDeprovisioningPolicyResponseSchema;
+  },
+  /**
+   * @generated from rpc roster.directory.v1.DirectoryService.DecideDeprovisioningHold
+   */
+  decideDeprovisioningHold: {
+    methodKind: "unary";
+    input: typeof DecideDeprovisioningHoldRequestSchema;
+    output: typeof DecideDeprovisioningHoldResponseSchema;
   },
 }>;
 

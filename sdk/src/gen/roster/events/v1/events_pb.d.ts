@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Group, User } from "../../directory/v1/directory_pb.js";
+import type { DeprovisioningPolicy, Group, HoldDecision, User } from "../../directory/v1/directory_pb.js";
 import type { CanonicalUser } from "../../mapping/v1/mapping_pb.js";
 
 /**
@@ -162,6 +162,24 @@ export declare type Event = Message<"roster.events.v1.Event"> & {
      */
     value: GroupMembersRemoved;
     case: "groupMembersRemoved";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningHeld deprovisioning_held = 60;
+     */
+    value: DeprovisioningHeld;
+    case: "deprovisioningHeld";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningAlerted deprovisioning_alerted = 61;
+     */
+    value: DeprovisioningAlerted;
+    case: "deprovisioningAlerted";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.DeprovisioningReleased deprovisioning_released = 62;
+     */
+    value: DeprovisioningReleased;
+    case: "deprovisioningReleased";
   } | { case: undefined; value?: undefined };
 };
 
@@ -573,6 +591,137 @@ export declare type GroupMembersRemoved = Message<"roster.events.v1.GroupMembers
 export declare const GroupMembersRemovedSchema: GenMessage<GroupMembersRemoved>;
 
 /**
+ * "directory.deprovisioning_held": a threshold was crossed under a hold policy; deprovisioning
+ * SCIM requests are refused until an admin releases the hold.
+ *
+ * @generated from message roster.events.v1.DeprovisioningHeld
+ */
+export declare type DeprovisioningHeld = Message<"roster.events.v1.DeprovisioningHeld"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 1;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+
+  /**
+   * "deprovisions", "share" or "group_wipe".
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * Deprovisions in the window, the refused request's included.
+   *
+   * @generated from field: int64 deprovisions_in_window = 3;
+   */
+  deprovisionsInWindow: bigint;
+
+  /**
+   * Users active at the window's start (active now plus deprovisioned in the window).
+   *
+   * @generated from field: int64 active_users = 4;
+   */
+  activeUsers: bigint;
+
+  /**
+   * For a group wipe: the group, and how many of its members the request would remove.
+   *
+   * @generated from field: string group_id = 5;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: int64 group_members_removed = 6;
+   */
+  groupMembersRemoved: bigint;
+
+  /**
+   * @generated from field: int64 group_members_before = 7;
+   */
+  groupMembersBefore: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningHeld.
+ * Use `create(DeprovisioningHeldSchema)` to create a new message.
+ */
+export declare const DeprovisioningHeldSchema: GenMessage<DeprovisioningHeld>;
+
+/**
+ * "directory.deprovisioning_alerted": a threshold was crossed under an alert policy (once per
+ * window); nothing was refused.
+ *
+ * @generated from message roster.events.v1.DeprovisioningAlerted
+ */
+export declare type DeprovisioningAlerted = Message<"roster.events.v1.DeprovisioningAlerted"> & {
+  /**
+   * @generated from field: roster.directory.v1.DeprovisioningPolicy policy = 1;
+   */
+  policy?: DeprovisioningPolicy | undefined;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: int64 deprovisions_in_window = 3;
+   */
+  deprovisionsInWindow: bigint;
+
+  /**
+   * @generated from field: int64 active_users = 4;
+   */
+  activeUsers: bigint;
+
+  /**
+   * @generated from field: string group_id = 5;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: int64 group_members_removed = 6;
+   */
+  groupMembersRemoved: bigint;
+
+  /**
+   * @generated from field: int64 group_members_before = 7;
+   */
+  groupMembersBefore: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningAlerted.
+ * Use `create(DeprovisioningAlertedSchema)` to create a new message.
+ */
+export declare const DeprovisioningAlertedSchema: GenMessage<DeprovisioningAlerted>;
+
+/**
+ * "directory.deprovisioning_released": an admin released the hold.
+ *
+ * @generated from message roster.events.v1.DeprovisioningReleased
+ */
+export declare type DeprovisioningReleased = Message<"roster.events.v1.DeprovisioningReleased"> & {
+  /**
+   * @generated from field: roster.directory.v1.HoldDecision decision = 1;
+   */
+  decision: HoldDecision;
+
+  /**
+   * For a release for a duration.
+   *
+   * @generated from field: google.protobuf.Timestamp released_until = 2;
+   */
+  releasedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message roster.events.v1.DeprovisioningReleased.
+ * Use `create(DeprovisioningReleasedSchema)` to create a new message.
+ */
+export declare const DeprovisioningReleasedSchema: GenMessage<DeprovisioningReleased>;
+
+/**
  * @generated from message roster.events.v1.EventFilter
  */
 export declare type EventFilter = Message<"roster.events.v1.EventFilter"> & {
@@ -809,6 +958,139 @@ export declare type CursorExpiredDetail = Message<"roster.events.v1.CursorExpire
 export declare const CursorExpiredDetailSchema: GenMessage<CursorExpiredDetail>;
 
 /**
+ * @generated from message roster.events.v1.SnapshotDirectoryRequest
+ */
+export declare type SnapshotDirectoryRequest = Message<"roster.events.v1.SnapshotDirectoryRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotDirectoryRequest.
+ * Use `create(SnapshotDirectoryRequestSchema)` to create a new message.
+ */
+export declare const SnapshotDirectoryRequestSchema: GenMessage<SnapshotDirectoryRequest>;
+
+/**
+ * One item of a snapshot: first the position, then every user, then every group, each
+ * group followed by its members in chunks. Deleted users and groups are included (state
+ * DELETED / delete_time set) so that every subject's version is known.
+ *
+ * @generated from message roster.events.v1.SnapshotDirectoryResponse
+ */
+export declare type SnapshotDirectoryResponse = Message<"roster.events.v1.SnapshotDirectoryResponse"> & {
+  /**
+   * @generated from oneof roster.events.v1.SnapshotDirectoryResponse.item
+   */
+  item: {
+    /**
+     * @generated from field: roster.events.v1.SnapshotPosition position = 1;
+     */
+    value: SnapshotPosition;
+    case: "position";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.SnapshotUser user = 2;
+     */
+    value: SnapshotUser;
+    case: "user";
+  } | {
+    /**
+     * @generated from field: roster.directory.v1.Group group = 3;
+     */
+    value: Group;
+    case: "group";
+  } | {
+    /**
+     * @generated from field: roster.events.v1.SnapshotMembers members = 4;
+     */
+    value: SnapshotMembers;
+    case: "members";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotDirectoryResponse.
+ * Use `create(SnapshotDirectoryResponseSchema)` to create a new message.
+ */
+export declare const SnapshotDirectoryResponseSchema: GenMessage<SnapshotDirectoryResponse>;
+
+/**
+ * @generated from message roster.events.v1.SnapshotPosition
+ */
+export declare type SnapshotPosition = Message<"roster.events.v1.SnapshotPosition"> & {
+  /**
+   * Pass to StreamEvents/ListEvents to read the events after the snapshot.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * The position the cursor stands for.
+   *
+   * @generated from field: int64 position = 2;
+   */
+  position: bigint;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotPosition.
+ * Use `create(SnapshotPositionSchema)` to create a new message.
+ */
+export declare const SnapshotPositionSchema: GenMessage<SnapshotPosition>;
+
+/**
+ * @generated from message roster.events.v1.SnapshotUser
+ */
+export declare type SnapshotUser = Message<"roster.events.v1.SnapshotUser"> & {
+  /**
+   * Its version is the sequence of its last event reflected in the snapshot.
+   *
+   * @generated from field: roster.directory.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * The user in the directory's canonical form, as of this version.
+   *
+   * @generated from field: roster.mapping.v1.CanonicalUser canonical = 2;
+   */
+  canonical?: CanonicalUser | undefined;
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotUser.
+ * Use `create(SnapshotUserSchema)` to create a new message.
+ */
+export declare const SnapshotUserSchema: GenMessage<SnapshotUser>;
+
+/**
+ * Members of the group sent just before, at most 1000 user ids per message.
+ *
+ * @generated from message roster.events.v1.SnapshotMembers
+ */
+export declare type SnapshotMembers = Message<"roster.events.v1.SnapshotMembers"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: repeated string user_ids = 2;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message roster.events.v1.SnapshotMembers.
+ * Use `create(SnapshotMembersSchema)` to create a new message.
+ */
+export declare const SnapshotMembersSchema: GenMessage<SnapshotMembers>;
+
+/**
  * @generated from enum roster.events.v1.SubjectType
  */
 export enum SubjectType {
@@ -826,6 +1108,13 @@ export enum SubjectType {
    * @generated from enum value: SUBJECT_TYPE_GROUP = 2;
    */
   GROUP = 2,
+
+  /**
+   * The directory itself (subject_id is the directory id): the deprovisioning brake.
+   *
+   * @generated from enum value: SUBJECT_TYPE_DIRECTORY = 3;
+   */
+  DIRECTORY = 3,
 }
 
 /**
@@ -869,6 +1158,20 @@ export declare const EventService: GenService<{
     methodKind: "unary";
     input: typeof ListSubjectEventsRequestSchema;
     output: typeof ListSubjectEventsResponseSchema;
+  },
+  /**
+   * A rebuild point: the directory's users, groups and memberships as of one position, read
+   * in one consistent snapshot. The first message is the position; resume StreamEvents from
+   * its cursor and apply each event only when its sequence is greater than the version its
+   * subject has in the snapshot (an event committed before the snapshot may be positioned
+   * after it). Then snapshot + events equals the live state, nothing missed or applied twice.
+   *
+   * @generated from rpc roster.events.v1.EventService.SnapshotDirectory
+   */
+  snapshotDirectory: {
+    methodKind: "server_streaming";
+    input: typeof SnapshotDirectoryRequestSchema;
+    output: typeof SnapshotDirectoryResponseSchema;
   },
 }>;
 
