@@ -18,7 +18,7 @@
 //   the two re-sends the batch; consumers deduplicate by event id.
 // - An event the broker refuses for good (PermanentPublishError: too large, invalid record),
 //   or one over MAX_EVENT_BYTES, is never retried in a loop: the relay finds it by sending the
-//   batch one event at a time, parks its subject (relay_parked_subjects, written behind the
+//   batch again in halves, parks its subject (relay_parked_subjects, written behind the
 //   lease like a mark) and publishes everything else. The parked subject's later events wait
 //   with it, so its order holds; `roster outbox unpark` releases it.
 import { randomUUID } from "node:crypto";
@@ -470,10 +470,10 @@ export class Relay {
 
   /**
    * Sends a batch, positions following `base` in order. Events over MAX_EVENT_BYTES are not
-   * sent; when the broker refuses the batch for good, it is sent again one event at a time to
-   * find the refused ones. A refused event parks its subject: its later events in the batch
-   * are skipped, and the positions of what is sent stay gap-free. Any other failure throws
-   * (the round is retried with backoff).
+   * sent; when the broker refuses the batch for good, it is sent again in halves, in order,
+   * down to the refused events (about 2·log2(batch) sends for one). A refused event parks its
+   * subject: its later events in the batch are skipped, and the positions of what is sent stay
+   * gap-free. Any other failure throws (the round is retried with backoff).
    */
   private async send(batch: readonly StoredEvent[], base: bigint, epoch: number): Promise<{ sent: StoredEvent[]; parked: Parked[] }> {
     const parked = new Map<string, Parked>();
@@ -498,17 +498,26 @@ export class Relay {
     // Some of the batch may have been acknowledged already: sent again, they are duplicates
     // that consumers drop by event id (at-least-once, as after a crash).
     const sent: StoredEvent[] = [];
-    for (const row of kept) {
-      if (parked.has(row.subjectId)) continue;
+    const bisect = async (part: readonly StoredEvent[]): Promise<void> => {
+      const rows = part.filter((r) => !parked.has(r.subjectId)); // a subject parked on the left stops here
+      if (rows.length === 0) return;
       if (!this.isLeader || epoch !== this.epoch) throw new FencedError(`relay ${this.holder} lost its lease while looking for a refused event`);
       try {
-        await this.o.publisher.publish([this.message(row, base + BigInt(sent.length) + 1n)]);
-        sent.push(row);
+        await this.o.publisher.publish(rows.map((r, i) => this.message(r, base + BigInt(sent.length + i) + 1n)));
+        sent.push(...rows);
+        return;
       } catch (error) {
         if (!(error instanceof PermanentPublishError)) throw error;
-        parked.set(row.subjectId, { event: row, reason: error.message });
+        if (rows.length === 1) {
+          parked.set(rows[0]!.subjectId, { event: rows[0]!, reason: error.message });
+          return;
+        }
       }
-    }
+      const half = Math.ceil(rows.length / 2);
+      await bisect(rows.slice(0, half));
+      await bisect(rows.slice(half));
+    };
+    await bisect(kept);
     return { sent, parked: [...parked.values()] };
   }
 
