@@ -135,7 +135,8 @@ describe("a 100,000-member group deleted while another directory offboards", () 
     const deleting = big.scim("DELETE", `/Groups/${groupId}`);
     await deactivate(during!);
     const deleted = await deleting;
-    const deleteMs = performance.now() - started;
+    const deleteAnsweredAt = performance.now();
+    const deleteMs = deleteAnsweredAt - started;
     expect(deleted.status, deleted.text).toBe(204);
     await deactivate(after!);
 
@@ -145,12 +146,23 @@ describe("a 100,000-member group deleted while another directory offboards", () 
       600_000,
       "every deactivation in Kafka and StreamEvents",
     );
-    const lateness = leaverIds.map((id) => Math.max(inKafka.get(id)! - committed.get(id)!, streamed.get(id)! - committed.get(id)!));
+    // How long each deactivation took to show up in both, from its commit, or for those written
+    // while the delete ran, from the delete's commit (until then the relay's horizon holds
+    // every later commit, by design).
+    const lateness = (ids: readonly string[]) =>
+      Math.max(
+        ...ids.map((id) => {
+          const from = during!.includes(id) ? Math.max(committed.get(id)!, deleteAnsweredAt) : committed.get(id)!;
+          return Math.max(inKafka.get(id)!, streamed.get(id)!) - from;
+        }),
+      );
 
+    // Delivery is at least once: consumers drop duplicates by event id, and so does this test.
+    const distinct = (messages: typeof reader.messages) => [...new Map(messages.map((m) => [m.event.id, m])).values()];
     // The group's events: every part of the member removal, then the tombstone.
     const groupMessages = await eventually(
       () => {
-        const ofGroup = reader.messages.filter((m) => m.key === groupId);
+        const ofGroup = distinct(reader.messages.filter((m) => m.key === groupId));
         return ofGroup.length >= PARTS + 1 && ofGroup;
       },
       600_000,
@@ -158,14 +170,15 @@ describe("a 100,000-member group deleted while another directory offboards", () 
     );
     const removedFromGroup = await eventually(
       () => {
-        const n = reader.messages.filter((m) => m.event.type === "user.removed_from_group").length;
-        return n >= MEMBERS && n;
+        const removals = distinct(reader.messages.filter((m) => m.event.type === "user.removed_from_group"));
+        return removals.length >= MEMBERS && removals;
       },
       600_000,
       "every member's removal in Kafka",
     );
     const total = performance.now() - started;
-    console.log("ms", { delete: Math.round(deleteMs), total: Math.round(total), worstLeaverLatency: Math.round(Math.max(...lateness)) });
+    const worst = { before: lateness(before!), during: lateness(during!), after: lateness(after!) };
+    console.log("ms", { delete: Math.round(deleteMs), total: Math.round(total), ...Object.fromEntries(Object.entries(worst).map(([k, v]) => [`leavers ${k}`, Math.round(v)])) });
 
     abort.abort();
     clearInterval(watch);
@@ -187,14 +200,18 @@ describe("a 100,000-member group deleted while another directory offboards", () 
     // Within the bound, by a wide margin.
     const sizes = reader.messages.filter((m) => m.key === groupId).map((m) => m.size);
     expect(Math.max(...sizes)).toBeLessThan(MAX_EVENT_BYTES / 8);
-    expect(removedFromGroup).toBe(MEMBERS);
+    expect(removedFromGroup.length).toBe(MEMBERS);
+    expect(new Set(removedFromGroup.map((m) => m.key))).toEqual(new Set(memberIds));
 
     // Nothing parked, nothing left behind.
     expect(t.roster.relay!.relay.metrics()).toMatchObject({ parkedTotal: 0 });
-    // Leavers written before the delete are not held behind it (the old relay stalled every
-    // later event of every directory behind the refused 4 MB event, for good).
-    expect(Math.max(...before!.map((id) => lateness[leaverIds.indexOf(id)]!))).toBeLessThan(10_000);
-    const list = await t.client(EventService).listEvents({ directoryId: big.id, filter: { subjectId: groupId } });
+    // No leaver waits behind the group's 100,000 events: the old relay stalled every later event
+    // of every directory behind the refused 4 MB event, for good; a relay in plain outbox order
+    // would hold the later ones for the whole drain.
+    expect(worst.before).toBeLessThan(15_000);
+    expect(worst.during).toBeLessThan(15_000);
+    expect(worst.after).toBeLessThan(15_000);
+    const list = await t.client(EventService).listEvents({ directoryId: big.id, filter: { subjectId: groupId }, pageSize: 1000 });
     expect(list.events.map((e: Event) => Number(e.sequence))).toEqual(groupMessages.map((m) => Number(m.event.sequence)));
   }, 900_000);
 });

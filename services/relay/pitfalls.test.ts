@@ -105,12 +105,12 @@ async function publish(r: Relay, count: number): Promise<StepResult> {
  * Inserts one outbox row in the given session (inside whatever transaction it has open);
  * `padding` characters in the user's resource make it as large as needed.
  */
-async function append(client: pg.ClientBase | pg.Pool, subject: string, sequence: number, padding = 0): Promise<void> {
+async function append(client: pg.ClientBase | pg.Pool, subject: string, sequence: number, padding = 0, directory = dir): Promise<void> {
   const resource = padding > 0 ? { note: "x".repeat(padding) } : {};
   await client.query(
     `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
      VALUES ($1, $2, 'user', $3, $4, 'user.updated', $5, now())`,
-    [randomUUID(), dir, subject, sequence, JSON.stringify({ user: { id: subject, directoryId: dir, userName: `${subject}@x`, state: "active", version: sequence, resource, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), deletedAt: null } })],
+    [randomUUID(), directory, subject, sequence, JSON.stringify({ user: { id: subject, directoryId: directory, userName: `${subject}@x`, state: "active", version: sequence, resource, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), deletedAt: null } })],
   );
 }
 
@@ -351,6 +351,22 @@ describe("relay pitfalls", () => {
     expect(sent).toHaveLength(200);
     expect(sent.map((s) => s.position)).toEqual(sent.map((_, i) => i + 1));
     expectInOrder(sent);
+    await expectConsistent();
+  });
+
+  it("shares a batch among directories: one directory's backlog does not hold another's leaver behind it", async () => {
+    const sent: Sent[] = [];
+    const r = relay(sent, { batchSize: 10 });
+    expect(await r.tryAcquire()).toBe(true);
+    const busy = Array.from({ length: 40 }, () => randomUUID());
+    for (const s of busy) await append(pool, s, 1); // a burst in this directory
+    const leaver = randomUUID();
+    await append(pool, leaver, 1, 0, randomUUID()); // then one event in another directory
+    const first = await publish(r, 1);
+    expect(first.published).toBeLessThanOrEqual(10);
+    expect(sent.map((s) => s.subject)).toContain(leaver);
+    await publish(r, 41 - first.published);
+    expect(sent.map((s) => s.position)).toEqual(sent.map((_, i) => i + 1));
     await expectConsistent();
   });
 

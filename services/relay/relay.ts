@@ -18,7 +18,7 @@
 //   the two re-sends the batch; consumers deduplicate by event id.
 // - An event the broker refuses for good (PermanentPublishError: too large, invalid record),
 //   or one over MAX_EVENT_BYTES, is never retried in a loop: the relay finds it by sending the
-//   batch one event at a time, parks its subject (relay_parked_subjects, written behind the
+//   batch again in halves, parks its subject (relay_parked_subjects, written behind the
 //   lease like a mark) and publishes everything else. The parked subject's later events wait
 //   with it, so its order holds; `roster outbox unpark` releases it.
 import { randomUUID } from "node:crypto";
@@ -108,6 +108,8 @@ const HORIZON_XID = `(SELECT LEAST(pg_snapshot_xmax(s), (
 const HORIZON = `txid < ${HORIZON_XID}`;
 /** A parked subject's rows wait until an operator unparks it. */
 const NOT_PARKED = "NOT EXISTS (SELECT 1 FROM relay_parked_subjects p WHERE p.subject_id = o.subject_id)";
+/** Up to this many directories with a backlog share each batch fairly (see candidates()). */
+const MAX_FAIR_DIRECTORIES = 32;
 /** A reason kept with a parked subject is at most this long. */
 const MAX_REASON_LENGTH = 300;
 const MAX_BACKOFF_MS = 5_000;
@@ -232,19 +234,45 @@ export class Relay {
   // -------------------------------------------------------------------------- publish ---
 
   /**
-   * Committed, unpublished rows in outbox order, with their subject's cursor. When every row
+   * Committed, unpublished rows in outbox order (per directory, when a few directories have a
+   * backlog), with their subject's cursor. When every row
    * of that window belongs to a subject held back (its next sequence lies further on), the
    * window moves to those subjects' rows in sequence order, so the relay cannot stall.
    */
   private async candidates(exclude: readonly string[] = []): Promise<Array<StoredEvent & { cursor: bigint }>> {
     const columns = EVENT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
-    const head = await this.o.pool.query<EventRow & { cursor: string | null }>(
-      `SELECT ${columns}, c.sequence::text AS cursor
-         FROM outbox_events o LEFT JOIN relay_subject_cursors c USING (subject_id)
-        WHERE o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($2::bigint[])) AND ${NOT_PARKED}
-        ORDER BY o.seq LIMIT $1`,
-      [this.o.batchSize, exclude],
+    // Directories with unpublished rows (an index skip scan). Several: each gets its share of
+    // the batch, oldest rows first, so one directory's burst (a 100,000-member group deleted)
+    // does not hold another's leavers behind it. Many: plain outbox order, which starves none.
+    const { rows: dirs } = await this.o.pool.query<{ d: string }>(
+      `WITH RECURSIVE dirs(d) AS (
+         (SELECT directory_id FROM outbox_events WHERE position IS NULL ORDER BY directory_id LIMIT 1)
+         UNION ALL
+         SELECT (SELECT o.directory_id FROM outbox_events o WHERE o.position IS NULL AND o.directory_id > dirs.d ORDER BY o.directory_id LIMIT 1)
+           FROM dirs WHERE dirs.d IS NOT NULL
+       )
+       SELECT d::text FROM dirs WHERE d IS NOT NULL LIMIT $1`,
+      [MAX_FAIR_DIRECTORIES + 1],
     );
+    const fair = dirs.length > 1 && dirs.length <= MAX_FAIR_DIRECTORIES;
+    const head = fair
+      ? await this.o.pool.query<EventRow & { cursor: string | null }>(
+          `SELECT ${columns}, c.sequence::text AS cursor
+             FROM unnest($3::uuid[]) AS d(directory_id)
+             CROSS JOIN LATERAL (
+               SELECT o.* FROM outbox_events o
+                WHERE o.directory_id = d.directory_id AND o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($2::bigint[])) AND ${NOT_PARKED}
+                ORDER BY o.seq LIMIT $1) o
+             LEFT JOIN relay_subject_cursors c USING (subject_id)`,
+          [Math.ceil(this.o.batchSize / dirs.length), exclude, dirs.map((r) => r.d)],
+        )
+      : await this.o.pool.query<EventRow & { cursor: string | null }>(
+          `SELECT ${columns}, c.sequence::text AS cursor
+             FROM outbox_events o LEFT JOIN relay_subject_cursors c USING (subject_id)
+            WHERE o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($2::bigint[])) AND ${NOT_PARKED}
+            ORDER BY o.seq LIMIT $1`,
+          [this.o.batchSize, exclude],
+        );
     const rows = head.rows.map((r) => ({ ...toStoredEvent(r), cursor: BigInt(r.cursor ?? "0") }));
     if (rows.length === 0 || Relay.plan(rows, 1).batch.length > 0) return rows;
     const { rows: bySubject } = await this.o.pool.query<EventRow & { cursor: string | null }>(
@@ -470,10 +498,10 @@ export class Relay {
 
   /**
    * Sends a batch, positions following `base` in order. Events over MAX_EVENT_BYTES are not
-   * sent; when the broker refuses the batch for good, it is sent again one event at a time to
-   * find the refused ones. A refused event parks its subject: its later events in the batch
-   * are skipped, and the positions of what is sent stay gap-free. Any other failure throws
-   * (the round is retried with backoff).
+   * sent; when the broker refuses the batch for good, it is sent again in halves, in order,
+   * down to the refused events (about 2·log2(batch) sends for one). A refused event parks its
+   * subject: its later events in the batch are skipped, and the positions of what is sent stay
+   * gap-free. Any other failure throws (the round is retried with backoff).
    */
   private async send(batch: readonly StoredEvent[], base: bigint, epoch: number): Promise<{ sent: StoredEvent[]; parked: Parked[] }> {
     const parked = new Map<string, Parked>();
@@ -489,25 +517,43 @@ export class Relay {
       kept.push(row);
       messages.push(m);
     }
+    let refusal: PermanentPublishError;
     try {
       await this.o.publisher.publish(messages);
       return { sent: kept, parked: [...parked.values()] };
     } catch (error) {
       if (!(error instanceof PermanentPublishError)) throw error;
+      refusal = error;
     }
     // Some of the batch may have been acknowledged already: sent again, they are duplicates
     // that consumers drop by event id (at-least-once, as after a crash).
     const sent: StoredEvent[] = [];
-    for (const row of kept) {
-      if (parked.has(row.subjectId)) continue;
+    const bisect = async (part: readonly StoredEvent[]): Promise<void> => {
+      const rows = part.filter((r) => !parked.has(r.subjectId)); // a subject parked on the left stops here
+      if (rows.length === 0) return;
       if (!this.isLeader || epoch !== this.epoch) throw new FencedError(`relay ${this.holder} lost its lease while looking for a refused event`);
       try {
-        await this.o.publisher.publish([this.message(row, base + BigInt(sent.length) + 1n)]);
-        sent.push(row);
+        await this.o.publisher.publish(rows.map((r, i) => this.message(r, base + BigInt(sent.length + i) + 1n)));
+        sent.push(...rows);
+        return;
       } catch (error) {
         if (!(error instanceof PermanentPublishError)) throw error;
-        parked.set(row.subjectId, { event: row, reason: error.message });
+        if (rows.length === 1) {
+          parked.set(rows[0]!.subjectId, { event: rows[0]!, reason: error.message });
+          return;
+        }
       }
+      const half = Math.ceil(rows.length / 2);
+      await bisect(rows.slice(0, half));
+      await bisect(rows.slice(half));
+    };
+    // The whole batch was just refused: start from its halves.
+    if (kept.length === 1) {
+      parked.set(kept[0]!.subjectId, { event: kept[0]!, reason: refusal.message });
+    } else {
+      const half = Math.ceil(kept.length / 2);
+      await bisect(kept.slice(0, half));
+      await bisect(kept.slice(half));
     }
     return { sent, parked: [...parked.values()] };
   }

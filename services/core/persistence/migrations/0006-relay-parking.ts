@@ -22,5 +22,8 @@ export class Migration0006RelayParking extends Migration {
     // The lag gauges read the age of the oldest unpublished event at every scrape, from any
     // process: an index walk, whatever the size of the published history.
     this.addSql(`CREATE INDEX outbox_events_unpublished_age ON outbox_events (occurred_at) WHERE position IS NULL`);
+    // The relay shares each batch among the directories with a backlog: it finds them with an
+    // index skip scan and reads each one's oldest rows.
+    this.addSql(`CREATE INDEX outbox_events_unpublished_directory ON outbox_events (directory_id, seq) WHERE position IS NULL`);
   }
 }
