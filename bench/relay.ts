@@ -4,34 +4,41 @@
 //   node bench/relay.ts            (npm run bench:relay)
 //
 // 1. Drain: a 100,000-event backlog (10,000 users x 10 events) published by the relay into
-//    the project's Kafka broker; events per second (target >= 5,000). Baseline: a bare
-//    kafkajs idempotent producer sending the same number of pre-encoded messages in batches
-//    of the same size (the broker's ceiling for this client); the ratio is relay/baseline.
+//    the project's Kafka broker; events per second (target >= 5,000), once through each
+//    Kafka client behind the Publisher port (kafkajs, @platformatic/kafka). Baselines: a bare
+//    idempotent producer of each client sending the same number of pre-encoded messages in
+//    batches of the same size (the broker's ceiling for that client); the ratio is
+//    relay/baseline. Rounds interleave the four runs; medians are printed.
 // 2. Latency at a steady 100 writes/s (SCIM PATCH active toggles, open loop): from the SCIM
 //    response (the commit) to the Kafka consumer's eachMessage, and to a StreamEvents
 //    client; p50/p99 (targets p99 < 250 ms and < 300 ms). The deprovisioning latency is the
 //    same measure for the user.deactivated events only.
 //
 // Environment: ROSTER_TEST_DATABASE_URL, KAFKA_BROKERS (default the project's broker),
-// BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_LATENCY_SECONDS (20).
+// BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_ROUNDS (3; 0 skips the drain),
+// BENCH_LATENCY_SECONDS (20; 0 skips the latency part).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createRosterClients } from "../sdk/src/index.ts";
 import { Kafka, logLevel } from "kafkajs";
+import { Admin, Producer, stringSerializer } from "@platformatic/kafka";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
 import { migrate, openOrm } from "../services/core/persistence/database.ts";
-import { kafkaPublisher } from "../services/relay/publisher.ts";
+import { kafkaPublisher, type Publisher } from "../services/relay/publisher.ts";
+import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { Relay } from "../services/relay/relay.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PARTITIONS = 6;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const brokers = testKafkaBrokers();
 const logger = createLogger("silent");
@@ -42,14 +49,17 @@ function pct(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function drain(): Promise<void> {
-  const db = await createTestDatabase();
-  const orm = await openOrm(db.url);
-  await migrate(orm);
-  await orm.close();
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  const dir = randomUUID();
-  const users = EVENTS / 10;
+type Client = "kafkajs" | "platformatic";
+const CLIENTS: readonly Client[] = ["kafkajs", "platformatic"];
+
+function publisherFor(client: Client, topic: string): Publisher {
+  const options = { brokers, clientId: `bench-relay-${client}`, topics: [topic], partitions: PARTITIONS, logger };
+  return client === "kafkajs" ? kafkaPublisher(options) : platformaticPublisher(options);
+}
+
+/** A fresh backlog of EVENTS unpublished events (EVENTS / 10 users x 10 events each). */
+async function seedBacklog(pool: pg.Pool): Promise<void> {
+  await pool.query("TRUNCATE outbox_events, relay_subject_cursors, relay_leases");
   await pool.query(
     `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
      SELECT gen_random_uuid(), $1::uuid, 'user', u.id, s.n, 'user.updated',
@@ -58,10 +68,18 @@ async function drain(): Promise<void> {
               'createdAt', now(), 'updatedAt', now(), 'deletedAt', null), 'changedAttributes', jsonb_build_array('title')), now()
        FROM (SELECT i, gen_random_uuid() AS id FROM generate_series(1, $2::int) i) u, generate_series(1, 10) s(n)
       ORDER BY s.n, u.i`,
-    [dir, users],
+    [randomUUID(), EVENTS / 10],
   );
-  const topic = uniqueName("bench-drain");
-  const publisher = kafkaPublisher({ brokers, clientId: "bench-relay", topics: [topic], partitions: 6, logger });
+  await pool.query("VACUUM ANALYZE outbox_events");
+}
+
+/** Seconds the relay takes to publish the whole backlog through `client`. */
+async function relayDrain(pool: pg.Pool, client: Client): Promise<number> {
+  await seedBacklog(pool);
+  const topic = uniqueName(`bench-drain-${client}`);
+  const publisher = publisherFor(client, topic);
+  // Connect (and make the topic) before the clock starts, as a running relay has.
+  await publisher.publish([{ topic, key: "warm-up", value: new Uint8Array(1), headers: {} }]);
   const relay = new Relay({ pool, publisher, logger, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 30_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
   await relay.tryAcquire();
   const t0 = performance.now();
@@ -69,33 +87,78 @@ async function drain(): Promise<void> {
   // As the run loop does: each batch's mark overlaps the next batch's read and send.
   while (published < EVENTS) published += (await relay.step(true)).published;
   await relay.settle();
-  const relaySeconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
   await relay.stop();
+  return seconds;
+}
 
-  // Baseline: the same number of messages, pre-encoded, straight through kafkajs.
-  const sample = (await pool.query<{ id: string }>("SELECT id FROM outbox_events LIMIT 1")).rows[0]!;
+/** Seconds a bare idempotent producer of `client` takes for EVENTS pre-encoded messages in batches of BATCH. */
+async function bareDrain(client: Client): Promise<number> {
+  const topic = uniqueName(`bench-bare-${client}`);
+  const users = EVENTS / 10;
   const value = Buffer.alloc(600, 1);
-  const kafka = new Kafka({ clientId: "bench-baseline", brokers, logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const baseTopic = uniqueName("bench-baseline");
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: baseTopic, numPartitions: 6 }], waitForLeaders: true });
-  await admin.disconnect();
-  const b0 = performance.now();
-  for (let i = 0; i < EVENTS; i += BATCH) {
-    const messages = Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => ({ key: `${sample.id}-${(i + j) % users}`, value, headers: { ce_id: sample.id } }));
-    await producer.send({ topic: baseTopic, acks: -1, messages });
+  const subject = randomUUID();
+  const batchAt = (i: number) => Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => ({ key: `${subject}-${(i + j) % users}`, value, headers: { ce_id: subject } }));
+  if (client === "kafkajs") {
+    const kafka = new Kafka({ clientId: "bench-bare-kafkajs", brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const t0 = performance.now();
+    for (let i = 0; i < EVENTS; i += BATCH) await producer.send({ topic, acks: -1, messages: batchAt(i) });
+    const seconds = (performance.now() - t0) / 1000;
+    await producer.disconnect();
+    return seconds;
   }
-  const baseSeconds = (performance.now() - b0) / 1000;
-  await producer.disconnect();
+  const admin = new Admin({ clientId: "bench-bare-platformatic", bootstrapBrokers: brokers });
+  await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: -1 });
+  await admin.close();
+  const producer = new Producer({ clientId: "bench-bare-platformatic", bootstrapBrokers: brokers, idempotent: true, serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer } });
+  await producer.send({ messages: [{ topic, key: "warm-up", value: Buffer.alloc(0) }] });
+  const t0 = performance.now();
+  for (let i = 0; i < EVENTS; i += BATCH) {
+    await producer.send({ messages: batchAt(i).map((m) => ({ topic, ...m })) });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await producer.close();
+  return seconds;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function drain(): Promise<void> {
+  const db = await createTestDatabase();
+  const orm = await openOrm(db.url);
+  await migrate(orm);
+  await orm.close();
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const rates = new Map<string, number[]>();
+  const record = (name: string, seconds: number) => rates.set(name, [...(rates.get(name) ?? []), EVENTS / seconds]);
+  // Rounds interleave the four runs, so a noisy neighbour hurts each of them alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const client of CLIENTS) {
+      record(`relay ${client}`, await relayDrain(pool, client));
+      record(`bare ${client}`, await bareDrain(client));
+    }
+  }
   await pool.end();
   await db.drop();
-  const rate = EVENTS / relaySeconds;
-  const baseRate = EVENTS / baseSeconds;
-  out(`drain: ${EVENTS} events in ${relaySeconds.toFixed(2)} s = ${Math.round(rate)} events/s (batch ${BATCH}; target >= 5000: ${rate >= 5000 ? "met" : "MISSED"})`);
-  out(`drain baseline (bare kafkajs producer): ${Math.round(baseRate)} messages/s; relay/baseline = ${(rate / baseRate).toFixed(2)}`);
+  const med = (name: string) => median(rates.get(name)!);
+  out(`drain: ${EVENTS} events, relay batch ${BATCH}, ${PARTITIONS} partitions, medians of ${ROUNDS} rounds (events/s)`);
+  for (const client of CLIENTS) {
+    const relay = med(`relay ${client}`);
+    const bare = med(`bare ${client}`);
+    const all = (name: string) => rates.get(name)!.map((r) => Math.round(r)).join(", ");
+    out(`  ${client.padEnd(12)} relay ${Math.round(relay)} [${all(`relay ${client}`)}]  bare producer ${Math.round(bare)} [${all(`bare ${client}`)}]  relay/bare = ${(relay / bare).toFixed(2)}  (target relay >= 5000: ${relay >= 5000 ? "met" : "MISSED"})`);
+  }
+  out(`  platformatic/kafkajs: relay ${(med("relay platformatic") / med("relay kafkajs")).toFixed(2)}, bare producer ${(med("bare platformatic") / med("bare kafkajs")).toFixed(2)}`);
 }
 
 async function latency(): Promise<void> {
@@ -204,6 +267,6 @@ async function latency(): Promise<void> {
   out(`deprovisioning (SCIM deactivation response -> consumer): ${fmt(deprovision)}`);
 }
 
-await drain();
-await latency();
+if (ROUNDS > 0) await drain();
+if (LATENCY_SECONDS > 0) await latency();
 process.exit(0);

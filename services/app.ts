@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
+import { createConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import pg from "pg";
 import type { Config } from "./config.ts";
@@ -21,9 +22,11 @@ import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/ro
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
+import { cachedLagReader } from "./relay/metrics.ts";
 import { AuditBuffer } from "./scim/audit-buffer.ts";
 import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
+import { ENDPOINTS as SCIM_ENDPOINTS } from "./scim/routes.ts";
 import { RateLimiter } from "./scim/rate-limit.ts";
 
 export interface Roster {
@@ -61,14 +64,27 @@ function requestIdOf(req: Req): string {
   return value !== undefined && REQUEST_ID.test(value) ? value : randomUUID();
 }
 
-/** A low-cardinality route label for metrics: SCIM endpoint (ids folded), RPC, or the path. */
-function routeLabel(path: string): string {
-  if (path.startsWith(SCIM_BASE_PATH)) {
-    const [endpoint, id] = path.slice(SCIM_BASE_PATH.length).split("/").filter((p) => p !== "");
-    return `${SCIM_BASE_PATH}/${endpoint ?? ""}${id === undefined ? "" : id.startsWith(".") ? `/${id}` : "/{id}"}`;
+// Metric labels name route templates only: a label value per distinct path a client makes
+// up would grow the registry (and /metrics) without bound.
+const SCIM_ENDPOINT_LABELS = new Map(SCIM_ENDPOINTS.map((e) => [e.toLowerCase(), e]));
+const PLAIN_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
+const METHOD_LABELS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The route template of a path: SCIM endpoint with ids folded, a served RPC, or "other". */
+function routeLabel(path: string, procedures: ReadonlySet<string>): string {
+  if (path === SCIM_BASE_PATH || path.startsWith(`${SCIM_BASE_PATH}/`)) {
+    const parts = path.slice(SCIM_BASE_PATH.length).split("/").filter((p) => p !== "");
+    const endpoint = parts[0] === undefined ? "" : SCIM_ENDPOINT_LABELS.get(parts[0].toLowerCase());
+    if (endpoint === undefined || parts.length > 2) return `${SCIM_BASE_PATH}/{unknown}`;
+    const id = parts[1];
+    return `${SCIM_BASE_PATH}/${endpoint}${id === undefined ? "" : id === ".search" ? "/.search" : "/{id}"}`;
   }
-  if (/^\/roster\.[a-z]+\.v1\.[A-Za-z]+Service\/[A-Za-z]+$/.test(path)) return path;
-  return ["/healthz", "/readyz", "/metrics"].includes(path) ? path : "other";
+  if (procedures.has(path) || PLAIN_ROUTES.has(path)) return path;
+  return "other";
+}
+
+function methodLabel(method: string | undefined): string {
+  return method !== undefined && METHOD_LABELS.has(method) ? method : "other";
 }
 
 interface CoreRole {
@@ -92,8 +108,9 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
-  // Only the message: pg attaches the whole client (its backend cancel key included) to it.
-  eventsPool.on("error", (error) => logger.warn({ error: error.message }, "event log connection lost"));
+  eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
+  // The outbox lag, from the database: true even when no relay is alive to report it.
+  metrics.watchOutbox(cachedLagReader(eventsPool, logger));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
   notifier.start();
   const closing = new AbortController();
@@ -160,6 +177,14 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
       })
     : undefined;
 
+  // The RPC paths this process serves, the only ones that get a route label of their own.
+  const procedures = new Set<string>();
+  if (core) {
+    const router = createConnectRouter();
+    coreRoutes(core.deps)(router);
+    for (const h of router.handlers) procedures.add(h.requestPath);
+  }
+
   let coreClient: CoreClient | undefined;
   if (config.roles.includes("scim")) {
     coreClient = core
@@ -167,12 +192,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
       : remoteCoreClient(config.coreUrl!, config.coreApiKey!);
   }
   const audit = coreClient ? new AuditBuffer(coreClient, logger) : undefined;
+  // Set from the listening address once the server is up, unless configured.
+  let publicUrl = config.publicUrl;
   const scim =
     coreClient && audit
       ? scimHandler({
           core: coreClient,
           logger,
           maxBodyBytes: config.maxBodyBytes,
+          publicUrl: () => publicUrl!,
           rateLimiter: new RateLimiter(config.scim.rateLimitPerSecond, config.scim.rateLimitBurst),
           audit,
           metrics,
@@ -221,18 +249,20 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     const requestId = requestIdOf(req);
     res.setHeader("x-request-id", requestId);
     res.on("finish", () => {
-      const label = routeLabel(path);
+      const label = routeLabel(path, procedures);
+      const method = methodLabel(req.method);
       const seconds = (performance.now() - started) / 1000;
-      metrics.httpRequests.inc({ route: label, method: req.method ?? "", status: String(res.statusCode) });
-      metrics.httpDuration.observe({ route: label, method: req.method ?? "" }, seconds);
-      if (label !== "/healthz" && label !== "/readyz" && label !== "/metrics") {
-        logger.info({ requestId, method: req.method, route: label, status: res.statusCode, ms: Math.round(seconds * 1000) }, "request");
+      metrics.httpRequests.inc({ route: label, method, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ route: label, method }, seconds);
+      if (!PLAIN_ROUTES.has(label)) {
+        logger.info({ requestId, method, route: label, status: res.statusCode, ms: Math.round(seconds * 1000) }, "request");
       }
     });
     route(req, res, path, requestId);
   };
 
-  const server = await startServer(handler, config.host, config.port);
+  const server = await startServer(handler, config.host, config.port, config.connections);
+  publicUrl ??= server.url;
   const coreOnly = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error("this process does not run the core role");
     return value;

@@ -202,6 +202,16 @@ describe("roster CLI", () => {
     await until(200, async () => (await scimRequest(url(), scimSecret, "GET", "/Users")).status, "SCIM on a re-activated directory");
   });
 
+  it("issues keys limited to directories, which the server holds to them", async () => {
+    const other = (await ok("directory", "create", "--name", "Other", "--provider", "entra")).json.id;
+    const third = (await ok("directory", "create", "--name", "Third", "--provider", "generic")).json.id;
+    const limited = await ok("api-key", "create", "--name", "tenants", "--scope", "read", "--directory", directoryId, "--directory", other);
+    expect(limited.json.key.directoryIds).toEqual([directoryId, other].sort());
+    expect((await ok("api-key", "list")).json.find((k: { id: string }) => k.id === limited.json.key.id).directoryIds).toEqual([directoryId, other].sort());
+    expect(await rpcStatus(limited.json.secret, "GetDirectory", { id: other })).toBe(200);
+    expect(await rpcStatus(limited.json.secret, "GetDirectory", { id: third })).toBe(404);
+  }, 60_000);
+
   it("shows the outbox lag draining to zero, then replays the user's events to Kafka with their ids", async () => {
     const lag = await eventually(
       async () => {
@@ -211,7 +221,9 @@ describe("roster CLI", () => {
       20_000,
       "outbox lag 0",
     );
-    expect(lag).toMatchObject({ oldestUnpublishedAgeSeconds: 0, stuckSubjects: [] });
+    expect(lag).toMatchObject({ oldestUnpublishedAgeSeconds: 0, stuckSubjects: [], parkedEvents: 0, parkedSubjects: [] });
+    expect((await ok("outbox", "parked")).json).toEqual([]);
+    expect((await ok("outbox", "unpark", "--all")).json).toEqual({ unparked: [] });
     expect(lag.lastPublishedAt).not.toBeNull();
     expect(lag.leases).toEqual([
       expect.objectContaining({ name: "default", holder: roster!.relay!.relay.holder, active: true, position: lag.lastPublishedPosition }),
@@ -265,12 +277,17 @@ describe("roster CLI", () => {
       [["api-key", "create", "--name", "x"], /--scope is required/],
       [["api-key", "create", "--name", "x", "--scope", "root"], /--scope must be admin or read/],
       [["api-key", "revoke"], /ID is required/],
+      [["api-key", "create", "--name", "x", "--scope", "read", "--directory", "not-a-uuid"], /must be a UUID/],
+      [["scim-token", "list", "--directory", directoryId, "--directory", directoryId], /--directory may be given once here/],
       [["directory", "get", "not-a-uuid"], /must be a UUID/],
       [["directory", "get", "00000000-0000-4000-8000-000000000000"], /not found/],
       [["directory", "create", "--name", "X", "--provider", "ldap"], /provider must be one of/],
       [["events", "replay", "--directory", directoryId], /--subject is required/],
       [["events", "replay", "--directory", directoryId, "--subject", userId, "--from-sequence", "0"], /positive integer/],
       [["outbox", "lag", "--bogus"], /Unknown option '--bogus'/],
+      [["outbox", "unpark"], /either --subject ID or --all/],
+      [["outbox", "unpark", "--all", "--subject", userId], /either --subject ID or --all/],
+      [["outbox", "unpark", "--subject", "x'; DROP TABLE outbox_events"], /must be a UUID/],
       [["serve", "--roles", "core,mailer"], /unknown role "mailer"/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(...args)));

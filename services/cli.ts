@@ -19,7 +19,8 @@ export const USAGE = `usage: roster <command> [options]
   serve [--roles core,scim,relay]           run the service (as npm start) with these roles
                                             (default: ROSTER_ROLES, else all three)
   migrate                                   apply pending database migrations
-  api-key create --name NAME --scope admin|read
+  api-key create --name NAME --scope admin|read [--directory ID]...
+                                            limited to those directories; none: global
   api-key list
   api-key revoke ID
   directory create --name NAME --provider okta|entra|google|onelogin|jumpcloud|generic [--strict]
@@ -30,7 +31,12 @@ export const USAGE = `usage: roster <command> [options]
   scim-token create --directory ID [--name NAME]
   scim-token list --directory ID
   scim-token revoke --directory ID ID
-  outbox lag                                unpublished events, relay lease, stuck subjects
+  outbox lag                                unpublished events, parked subjects, relay lease,
+                                            stuck subjects
+  outbox parked                             subjects whose events wait because the broker
+                                            refused one of them for good
+  outbox unpark --subject ID | --all        send a parked subject's events again (after
+                                            fixing what made the broker refuse them)
   events replay --directory ID --subject ID [--from-sequence N]
                                             publish a user's or group's published events to
                                             Kafka again (same event ids; consumers dedupe)
@@ -116,11 +122,13 @@ function parse(argv: string[]) {
         name: { type: "string" },
         scope: { type: "string" },
         provider: { type: "string" },
-        directory: { type: "string" },
+        // Repeatable for api-key create; once for the other commands.
+        directory: { type: "string", multiple: true },
         subject: { type: "string" },
         "from-sequence": { type: "string" },
         roles: { type: "string" },
         strict: { type: "boolean", default: false },
+        all: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -160,6 +168,9 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     if (value === undefined || value === "") throw new UsageError(`${command} ${sub ?? ""}: ${what} is required`);
     return value;
   };
+  const directoryOption = values.directory ?? [];
+  if (directoryOption.length > 1 && `${command} ${sub ?? ""}` !== "api-key create") throw new UsageError("--directory may be given once here");
+  const oneDirectory = directoryOption[0];
   const noMore = (): void => {
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   };
@@ -171,7 +182,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       if (scope !== "admin" && scope !== "read") throw new UsageError("--scope must be admin or read");
       const name = need(values.name, "--name");
       return async ({ directories }) => {
-        const { key, secret } = await directories.createApiKey(name, scope);
+        const { key, secret } = await directories.createApiKey(name, scope, directoryOption);
         print({ key, secret });
         process.stderr.write("The secret is shown once; store it now.\n");
       };
@@ -213,7 +224,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       return async ({ directories }) => print(await directories.updateDirectory({ id, state: "active" }));
     },
     "scim-token create": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       return async ({ directories }) => {
         const { token, secret } = await directories.createScimToken(directory, values.name ?? "scim");
         print({ token, secret });
@@ -221,11 +232,11 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       };
     },
     "scim-token list": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       return async ({ directories }) => print(await directories.listScimTokens(directory));
     },
     "scim-token revoke": () => {
-      const directory = need(values.directory, "--directory");
+      const directory = need(oneDirectory, "--directory");
       const id = need(arg, "ID");
       noMore();
       return async ({ directories }) => print(await directories.revokeScimToken(directory, id));
@@ -237,21 +248,40 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         print(await withPool(url, outboxLag));
       };
     },
+    "outbox parked": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      return async ({ url }) => {
+        const { parkedSubjects } = await import("./relay/admin.ts");
+        print(await withPool(url, (pool) => parkedSubjects(pool)));
+      };
+    },
+    "outbox unpark": () => {
+      if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
+      if (values.all === (values.subject !== undefined)) throw new UsageError("outbox unpark: give either --subject ID or --all");
+      const which = values.all ? ("all" as const) : { subjectId: checkId("--subject", values.subject!) };
+      return async ({ url }) => {
+        const { unpark } = await import("./relay/admin.ts");
+        const result = await withPool(url, (pool) => unpark(pool, which));
+        print(result);
+        if (result.unparked.length === 0) process.stderr.write("No such parked subject.\n");
+      };
+    },
     "events replay": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
-      const directoryId = checkId("--directory", need(values.directory, "--directory"));
+      const directoryId = checkId("--directory", need(oneDirectory, "--directory"));
       const subjectId = checkId("--subject", need(values.subject, "--subject"));
       const rawFrom = values["from-sequence"] ?? "1";
       if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);
       const fromSequence = BigInt(rawFrom);
       return async ({ url, directories, config }) => {
+        if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
         const { replaySubject } = await import("./relay/admin.ts");
-        const { kafkaPublisher } = await import("./relay/publisher.ts");
+        const { platformaticPublisher } = await import("./relay/platformatic-publisher.ts");
         const { createLogger } = await import("./platform/logger.ts");
         // The Kafka client's log lines go to stderr; stdout carries the JSON result only.
         const logger = createLogger(config.logLevel, process.stderr);
-        const publisher = kafkaPublisher({
+        const publisher = platformaticPublisher({
           brokers: config.kafka.brokers,
           clientId: `${config.kafka.clientId}-replay`,
           topics: [config.kafka.userTopic, config.kafka.groupTopic],

@@ -5,6 +5,12 @@ export type Role = "core" | "scim" | "relay";
 export interface Config {
   readonly host: string;
   readonly port: number;
+  /**
+   * The base URL clients reach this service at (scheme, host, port, optional path), for the
+   * absolute URLs in responses (`meta.location`, `Location`, `$ref`). Absent: the address
+   * the server listens on. Never taken from a request's Host header.
+   */
+  readonly publicUrl: string | undefined;
   /** Postgres URL; absent means run an embedded Postgres under dataDir. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
@@ -16,7 +22,17 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   readonly shutdownTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** Timeouts and bounds of client connections (see services/platform/server.ts). */
+  readonly connections: {
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxStreamsPerSession: number;
+  };
   readonly kafka: {
+    /** Bootstrap servers; empty when none is configured (events then get positions but go to no broker). */
     readonly brokers: readonly string[];
     readonly clientId: string;
     readonly userTopic: string;
@@ -71,6 +87,21 @@ function str(env: Env, name: string): string | undefined {
   return raw === undefined || raw === "" ? undefined : raw;
 }
 
+function publicUrl(env: Env): string | undefined {
+  const raw = str(env, "ROSTER_PUBLIC_URL");
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`ROSTER_PUBLIC_URL must be an absolute http or https URL, got "${raw}"`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    throw new ConfigError(`ROSTER_PUBLIC_URL must be an http or https URL without query, fragment or credentials, got "${raw}"`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
 const ROLES: readonly Role[] = ["core", "scim", "relay"];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -92,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     host: str(env, "ROSTER_HOST") ?? "127.0.0.1",
     port: int(env, "ROSTER_PORT", 8080, 0, 65535),
+    publicUrl: publicUrl(env),
     databaseUrl: str(env, "DATABASE_URL"),
     dataDir: str(env, "ROSTER_DATA_DIR") ?? ".roster",
     embeddedPostgresPort: int(env, "ROSTER_EMBEDDED_PG_PORT", 54329, 1, 65535),
@@ -101,8 +133,16 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config["logLevel"],
     shutdownTimeoutMs: int(env, "ROSTER_SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     maxBodyBytes: int(env, "ROSTER_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+    connections: {
+      headersTimeoutMs: int(env, "ROSTER_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+      requestTimeoutMs: int(env, "ROSTER_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
+      keepAliveTimeoutMs: int(env, "ROSTER_KEEP_ALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+      idleTimeoutMs: int(env, "ROSTER_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
+      maxConnections: int(env, "ROSTER_MAX_CONNECTIONS", 4_096, 1, 1_000_000),
+      maxStreamsPerSession: int(env, "ROSTER_HTTP2_MAX_STREAMS", 100, 1, 10_000),
+    },
     kafka: {
-      brokers: (str(env, "KAFKA_BROKERS") ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
+      brokers: (str(env, "KAFKA_BROKERS") ?? "").split(",").map((b) => b.trim()).filter((b) => b !== ""),
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
       userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
       groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",

@@ -9,6 +9,8 @@ import { startRoster } from "./app.ts";
 import { startTestRoster, type TestRoster } from "./testing/roster.ts";
 import { createScimDirectory, scimRequest } from "./testing/scim.ts";
 import { testKafkaBrokers } from "./testing/kafka.ts";
+import { startRelay } from "./relay/index.ts";
+import { eventually } from "./testing/events.ts";
 
 let t: TestRoster;
 
@@ -145,6 +147,15 @@ describe("the SCIM facade alone", () => {
     }
   });
 
+  it("reads the public URL, without a trailing slash, and refuses one that is not a plain http(s) URL", () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ ROSTER_PUBLIC_URL: "https://roster.example.com/" }).publicUrl).toBe("https://roster.example.com");
+    expect(loadConfig({ ROSTER_PUBLIC_URL: "https://example.com:8443/idp/" }).publicUrl).toBe("https://example.com:8443/idp");
+    for (const bad of ["roster.example.com", "ftp://example.com", "https://example.com/?x=1", "https://user:pw@example.com"]) {
+      expect(() => loadConfig({ ROSTER_PUBLIC_URL: bad }), bad).toThrow(/ROSTER_PUBLIC_URL/);
+    }
+  });
+
   it("refuses to start without a core URL and key", () => {
     expect(() => loadConfig({ ROSTER_ROLES: "scim" })).toThrow(/ROSTER_CORE_URL and ROSTER_CORE_API_KEY/);
   });
@@ -189,4 +200,32 @@ describe("relay metrics", () => {
       await r.stop();
     }
   }, 60_000);
+});
+
+describe("outbox lag with no relay running", () => {
+  it("is reported from the database by the core, and follows the database when a relay drains it", async () => {
+    const r = await startTestRoster(); // core and SCIM only: no relay anywhere
+    try {
+      const dir = await createScimDirectory(r, ProviderKind.OKTA);
+      for (let i = 0; i < 3; i++) expect((await dir.scim("POST", "/Users", { userName: `lag${i}@example.com` })).status).toBe(201);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+      const scrape = async () => (await fetch(`${r.url}/metrics`)).text();
+      const text = await scrape();
+      expect(gauge(text, "roster_outbox_unpublished_events")).toBe(3);
+      expect(gauge(text, "roster_outbox_lag_seconds")).toBeGreaterThanOrEqual(1);
+      expect(gauge(text, "roster_outbox_parked_events")).toBe(0);
+
+      // A relay (without a broker) drains the outbox; the core's figures follow within the cache.
+      const relay = startRelay(loadConfig({ KAFKA_BROKERS: "", ROSTER_RELAY_POLL_MS: "50" }), r.database.url, createLogger("silent"));
+      try {
+        await eventually(async () => gauge(await scrape(), "roster_outbox_unpublished_events") === 0, 15_000, "the core reporting the drained outbox");
+        expect(gauge(await scrape(), "roster_outbox_lag_seconds")).toBe(0);
+      } finally {
+        await relay.stop();
+      }
+    } finally {
+      await r.stop();
+    }
+  }, 30_000);
 });

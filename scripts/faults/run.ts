@@ -4,6 +4,12 @@
 // events. Exits non-zero unless lost, reordered and gapped are all 0 and every SCIM write
 // that answered success has its event in both.
 //
+// The group topic refuses records over 64 KiB (its max.message.bytes), and one group is
+// written with a resource larger than that: the broker refuses its event for good. The run
+// also fails unless that subject, and only it, is parked and reported (`outbox lag`) while
+// every other subject's events keep flowing, and unless, once the topic's limit is raised and
+// the subject unparked, its events arrive in order.
+//
 //   npm run test:faults            (FAULT_SECONDS=60 FAULT_USERS=200 to change the load)
 //
 // Everything runs on its own: an embedded Postgres in a temp dir (restarted here, the
@@ -25,6 +31,7 @@ import { loadConfig } from "../../services/config.ts";
 import { createLogger } from "../../services/platform/logger.ts";
 import { startRoster } from "../../services/app.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../services/core/persistence/database.ts";
+import { outboxLag, unpark } from "../../services/relay/admin.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -37,6 +44,8 @@ const controllerPort = kafkaPort + 5001;
 const brokers = [`127.0.0.1:${kafkaPort}`];
 const userTopic = `faults-users-${Date.now()}`;
 const groupTopic = `faults-groups-${Date.now()}`;
+/** The group topic's max.message.bytes: far above any normal group event, below the refused one's. */
+const GROUP_TOPIC_MAX_BYTES = 64 * 1024;
 const say = (msg: string) => process.stdout.write(`[faults ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
 const t0 = performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,6 +102,19 @@ try {
   const directoryId = directory!.id;
   const { secret } = await admin.createScimToken({ directoryId, name: "faults" });
 
+  // The topics first, the group topic with a small record limit (see the top of the file).
+  const kafka = new Kafka({ clientId: "faults-checker", brokers, logLevel: logLevel.NOTHING, retry: { retries: 100, maxRetryTime: 2_000 } });
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  await kafkaAdmin.createTopics({
+    topics: [
+      { topic: userTopic, numPartitions: 6 },
+      { topic: groupTopic, numPartitions: 6, configEntries: [{ name: "max.message.bytes", value: String(GROUP_TOPIC_MAX_BYTES) }] },
+    ],
+    waitForLeaders: true,
+  });
+  await kafkaAdmin.disconnect();
+
   // Relays: two processes, leader and standby; a killed one is replaced at once.
   function spawnRelay(): void {
     const child = spawn(process.execPath, [path.join(root, "services/relay/main.ts")], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });
@@ -104,11 +126,6 @@ try {
 
   // Checkers: a Kafka consumer and an EventService stream, both from the beginning.
   const kafkaSeen: Array<{ id: string; subject: string; sequence: number }> = [];
-  const kafka = new Kafka({ clientId: "faults-checker", brokers, logLevel: logLevel.NOTHING, retry: { retries: 100, maxRetryTime: 2_000 } });
-  const kafkaAdmin = kafka.admin();
-  await kafkaAdmin.connect();
-  await kafkaAdmin.createTopics({ topics: [userTopic, groupTopic].map((topic) => ({ topic, numPartitions: 6 })), waitForLeaders: true });
-  await kafkaAdmin.disconnect();
   const consumer = kafka.consumer({ groupId: `faults-checker-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [userTopic, groupTopic], fromBeginning: true });
@@ -195,6 +212,20 @@ try {
   };
   const writers = Array.from({ length: 8 }, (_, w) => writer(w));
 
+  // The refused group: its creation is larger than the group topic accepts, and its rename
+  // (the subject's next event) must wait behind it.
+  const REFUSED_SCHEMA = "urn:example:params:scim:schemas:extension:faults:2.0:Group";
+  const refusedGroup = await scim("POST", "/Groups", {
+    schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group", REFUSED_SCHEMA],
+    displayName: "oversized",
+    [REFUSED_SCHEMA]: { notes: "x".repeat(2 * GROUP_TOPIC_MAX_BYTES) },
+  });
+  if (refusedGroup.status !== 201 || !refusedGroup.body.id) throw new Error(`creating the oversized group answered ${refusedGroup.status}`);
+  const refusedGroupId = refusedGroup.body.id;
+  const renamed = await scim("PATCH", `/Groups/${refusedGroupId}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "replace", path: "displayName", value: "oversized, renamed" }] });
+  if (renamed.status !== 200 && renamed.status !== 204) throw new Error(`renaming the oversized group answered ${renamed.status}`);
+  say(`wrote group ${refusedGroupId}, whose first event the group topic refuses`);
+
   // Faults, spread over the run.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   pool.on("error", () => {});
@@ -259,18 +290,52 @@ try {
   await Promise.all(writers);
   say(`writes stopped: ${ids.length} users, ${[...acked.values()].reduce((a, b) => a + b, 0)} acknowledged writes, ${failures} failed or refused`);
 
-  // Drain: every outbox row published, and both checkers caught up with it.
-  const truth = async () => (await pool.query<{ n: string; unpublished: string }>("SELECT count(*) AS n, count(*) FILTER (WHERE position IS NULL) AS unpublished FROM outbox_events")).rows[0]!;
-  const drainDeadline = performance.now() + 120_000;
-  for (;;) {
-    const t = await truth().catch(() => undefined);
-    if (t && Number(t.unpublished) === 0 && new Set(kafkaSeen.map((e) => e.id)).size >= Number(t.n) && new Set(streamSeen.map((e) => e.id)).size >= Number(t.n)) break;
-    if (performance.now() > drainDeadline) {
-      say(`drain timed out: ${JSON.stringify(t)}, kafka ${new Set(kafkaSeen.map((e) => e.id)).size}, stream ${new Set(streamSeen.map((e) => e.id)).size}`);
-      break;
+  // Drain: every outbox row published but the parked subject's, and both checkers caught up.
+  const truth = async () =>
+    (
+      await pool.query<{ n: string; unpublished: string; parked: string }>(
+        `SELECT count(*) AS n,
+                count(*) FILTER (WHERE position IS NULL AND subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)) AS unpublished,
+                count(*) FILTER (WHERE position IS NULL AND subject_id IN (SELECT subject_id FROM relay_parked_subjects)) AS parked
+           FROM outbox_events`,
+      )
+    ).rows[0]!;
+  const drain = async (what: string, parked: number): Promise<boolean> => {
+    const deadline = performance.now() + 120_000;
+    for (;;) {
+      const t = await truth().catch(() => undefined);
+      const published = t ? Number(t.n) - parked : Number.POSITIVE_INFINITY;
+      if (t && Number(t.unpublished) === 0 && Number(t.parked) === parked && new Set(kafkaSeen.map((e) => e.id)).size >= published && new Set(streamSeen.map((e) => e.id)).size >= published) return true;
+      if (performance.now() > deadline) {
+        say(`${what}: drain timed out: ${JSON.stringify(t)}, kafka ${new Set(kafkaSeen.map((e) => e.id)).size}, stream ${new Set(streamSeen.map((e) => e.id)).size}`);
+        return false;
+      }
+      await sleep(200);
     }
-    await sleep(200);
-  }
+  };
+  // The refused group's two events are parked; everything else flowed.
+  const drained = await drain("with the group parked", 2);
+  const lag = await outboxLag(pool);
+  const parkedReport = lag.parkedSubjects.map((p) => ({ subjectId: p.subjectId, sequence: p.sequence, type: p.type, reason: p.reason, events: p.events }));
+  say(`parked: ${JSON.stringify(parkedReport)}; outbox lag unpublished ${lag.unpublished}, parkedEvents ${lag.parkedEvents}`);
+  const parkedOk =
+    drained &&
+    lag.unpublished === 0 &&
+    lag.parkedEvents === 2 &&
+    parkedReport.length === 1 &&
+    parkedReport[0]!.subjectId === refusedGroupId &&
+    parkedReport[0]!.sequence === 1 &&
+    /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(parkedReport[0]!.reason) &&
+    !kafkaSeen.some((e) => e.subject === refusedGroupId) &&
+    !streamSeen.some((e) => e.subject === refusedGroupId);
+  // The operator's fix: raise the topic's limit, then unpark; the group's events follow in order.
+  const fixAdmin = kafka.admin();
+  await fixAdmin.connect();
+  await fixAdmin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: groupTopic, configEntries: [{ name: "max.message.bytes", value: "1048588" }] }] });
+  await fixAdmin.disconnect();
+  const released = await unpark(pool, { subjectId: refusedGroupId });
+  const unparkedOk = released.unparked.length === 1 && (await drain("after unpark", 0));
+  say(`unparked ${released.unparked.join(", ")}: ${unparkedOk ? "its events arrived" : "its events did not arrive"}`);
   streamAbort.abort();
   await streaming;
   await consumer.disconnect();
@@ -316,6 +381,8 @@ try {
   const results = [check("kafka", kafkaSeen), check("StreamEvents", streamSeen)];
   const ok =
     results.every((r) => r.lost === 0 && r.reordered === 0 && r.gapped === 0 && r.ackedMissing === 0) &&
+    parkedOk &&
+    unparkedOk &&
     kills >= 10 &&
     brokerRestarts >= 3 &&
     pgRestarts >= 1 &&

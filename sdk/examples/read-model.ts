@@ -33,7 +33,10 @@ export class DirectoryMirror {
         for (const ids of this.members.values()) ids.delete(event.subjectId);
         break;
       case "groupCreated":
-        this.members.set(event.subjectId, new Set(p.value.memberUserIds));
+        // A large group arrives in parts (at most 1,000 ids each, consecutive sequences): the
+        // first part starts the set, the others add to it.
+        if (p.value.part <= 1) this.members.set(event.subjectId, new Set(p.value.memberUserIds));
+        else for (const id of p.value.memberUserIds) this.membersOf(event.subjectId).add(id);
         break;
       case "groupMembersAdded":
         for (const id of p.value.userIds) this.membersOf(event.subjectId).add(id);

@@ -48,18 +48,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly outboxLagSeconds = new Gauge({
-    name: "roster_outbox_lag_seconds",
-    help: "Age of the oldest unpublished event",
-    registers: [this.registry],
-  });
-
-  readonly outboxLagEvents = new Gauge({
-    name: "roster_outbox_unpublished_events",
-    help: "Events written but not yet published",
-    registers: [this.registry],
-  });
-
   readonly relayPublished = new Counter({
     name: "roster_relay_published_events_total",
     help: "Events published to Kafka",
@@ -86,7 +74,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private outboxWatched = false;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "roster_" });
   }
+
+  /**
+   * Registers the outbox gauges, read at scrape time from `read` (the database, cached by the
+   * caller). Only a process that reaches the database calls it: a SCIM facade alone shows no
+   * lag rather than a false 0, and with every relay dead the core still reports the truth.
+   * The first caller wins (core and relay in one process share the figures).
+   */
+  watchOutbox(read: () => Promise<OutboxFigures>): void {
+    if (this.outboxWatched) return;
+    this.outboxWatched = true;
+    const gauge = (name: string, help: string, pick: (f: OutboxFigures) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          this.set(pick(await read()));
+        },
+      });
+    gauge("roster_outbox_unpublished_events", "Events committed but not yet published (parked subjects apart)", (f) => f.unpublished);
+    gauge("roster_outbox_lag_seconds", "Age of the oldest unpublished event (parked subjects apart)", (f) => f.lagSeconds);
+    gauge("roster_outbox_parked_events", "Events held because the broker refused one of their subject's events for good", (f) => f.parked);
+  }
+}
+
+/** The outbox as the lag gauges report it; NaN when it could never be measured. */
+export interface OutboxFigures {
+  readonly unpublished: number;
+  readonly lagSeconds: number;
+  readonly parked: number;
 }

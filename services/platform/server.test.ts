@@ -3,7 +3,9 @@
 import http from "node:http";
 import http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "./server.ts";
+import { startServer, type ConnectionLimits, type RunningServer } from "./server.ts";
+
+const LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 60_000, maxConnections: 100, maxStreamsPerSession: 100 };
 
 let server: RunningServer | undefined;
 afterEach(async () => {
@@ -53,7 +55,7 @@ function get2(session: http2.ClientHttp2Session, path: string): Promise<string> 
 describe("server", () => {
   it("serves HTTP/1.1 and HTTP/2 on one port", async () => {
     const { handler } = heldHandler();
-    server = await startServer(handler, "127.0.0.1", 0);
+    server = await startServer(handler, "127.0.0.1", 0, LIMITS);
     expect((await get1(`${server.url}/`)).body).toBe("fast over 1.1");
     const session = http2.connect(server.url);
     expect(await get2(session, "/")).toBe("fast over 2.0");
@@ -62,7 +64,7 @@ describe("server", () => {
 
   it("finishes an in-flight HTTP/1.1 request during shutdown and refuses new connections", async () => {
     const { handler, release, arrival } = heldHandler();
-    server = await startServer(handler, "127.0.0.1", 0);
+    server = await startServer(handler, "127.0.0.1", 0, LIMITS);
     const url = server.url;
     const pending = get1(`${url}/slow`);
     await arrival;
@@ -76,7 +78,7 @@ describe("server", () => {
 
   it("finishes an in-flight HTTP/2 stream during shutdown", async () => {
     const { handler, release, arrival } = heldHandler();
-    server = await startServer(handler, "127.0.0.1", 0);
+    server = await startServer(handler, "127.0.0.1", 0, LIMITS);
     const session = http2.connect(server.url);
     const pending = get2(session, "/slow");
     await arrival;
@@ -90,11 +92,26 @@ describe("server", () => {
 
   it("does not wait for idle keep-alive connections", async () => {
     const { handler } = heldHandler();
-    server = await startServer(handler, "127.0.0.1", 0);
+    server = await startServer(handler, "127.0.0.1", 0, LIMITS);
     await get1(`${server.url}/`);
     const started = performance.now();
     await server.close(5_000);
     server = undefined;
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it("lets a slow response outlive every timeout once its request has arrived, on both protocols", async () => {
+    const { handler, release, arrival } = heldHandler();
+    const short = { ...LIMITS, headersTimeoutMs: 200, requestTimeoutMs: 200, keepAliveTimeoutMs: 200, idleTimeoutMs: 200 };
+    server = await startServer(handler, "127.0.0.1", 0, short);
+    const pending1 = get1(`${server.url}/slow`);
+    await arrival;
+    const session = http2.connect(server.url);
+    const pending2 = get2(session, "/slow");
+    await new Promise((r) => setTimeout(r, 800));
+    release();
+    expect(await pending1).toEqual({ status: 200, body: "done over 1.1" });
+    expect(await pending2).toBe("done over 2.0");
+    session.close();
   });
 });

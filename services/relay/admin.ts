@@ -1,8 +1,10 @@
-// Operator tools around the relay (used by `roster outbox lag` and `roster events replay`):
-// the outbox lag read straight from SQL, and re-publishing one subject's already-published
-// events to Kafka. Neither takes the relay lease nor writes a row: replay sends copies of
-// events the relay already published, with the same event ids (ce_id) and positions, in
-// sequence order, through the same Publisher and codec, so consumers dedupe them.
+// Operator tools around the relay (used by `roster outbox lag|parked|unpark` and `roster
+// events replay`): the outbox lag read straight from SQL (also what every process's lag
+// gauges serve), parked subjects and their release, and re-publishing one subject's
+// already-published events to Kafka. Replay takes no lease and writes no row: it sends copies
+// of events the relay already published, with the same event ids (ce_id) and positions, in
+// sequence order, through the same Publisher and codec, so consumers dedupe them. Unparking
+// only deletes the parked row: the active relay then sends the subject's events itself.
 import type pg from "pg";
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
 import { cloudEventHeaders, encodeEvent, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
@@ -37,11 +39,103 @@ export interface StuckSubject {
   readonly oldestAgeSeconds: number;
 }
 
-export interface OutboxLag {
-  /** Committed rows not yet published. */
+export interface ParkedSubject {
+  readonly subjectId: string;
+  readonly subjectType: string;
+  readonly directoryId: string;
+  /** The event the broker refused for good, and its place in the subject's sequence. */
+  readonly eventId: string;
+  readonly sequence: number;
+  readonly type: string;
+  /** Why (the broker's error kind, or the event size bound); never the payload. */
+  readonly reason: string;
+  readonly parkedAt: string;
+  /** That event and the subject's later ones, all held. */
+  readonly events: number;
+}
+
+/** What the lag gauges report: flow (parked subjects apart) and what is parked. */
+export interface LagFigures {
+  /** Committed rows not yet published, parked subjects' rows excluded. */
   readonly unpublished: number;
   /** Age of the oldest of them (0 when none). */
   readonly oldestUnpublishedAgeSeconds: number;
+  /** Rows of parked subjects: a refused event and its subject's successors. */
+  readonly parked: number;
+}
+
+/**
+ * One statement over the unpublished rows only (partial indexes on `position IS NULL`), so
+ * its cost follows the backlog, never the published history.
+ */
+export async function lagFigures(db: Queryable): Promise<LagFigures> {
+  const { rows } = await db.query<{ n: string; age: number | null; parked: string }>(
+    `SELECT count(*) FILTER (WHERE p.subject_id IS NULL)::text AS n,
+            extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE p.subject_id IS NULL))::float8 AS age,
+            count(*) FILTER (WHERE p.subject_id IS NOT NULL)::text AS parked
+       FROM outbox_events o LEFT JOIN relay_parked_subjects p USING (subject_id)
+      WHERE o.position IS NULL`,
+  );
+  return {
+    unpublished: Number(rows[0]?.n ?? 0),
+    oldestUnpublishedAgeSeconds: Math.max(0, rows[0]?.age ?? 0),
+    parked: Number(rows[0]?.parked ?? 0),
+  };
+}
+
+/** Parked subjects, oldest first (at most `limit`). */
+export async function parkedSubjects(db: Queryable, limit = 1000): Promise<ParkedSubject[]> {
+  const { rows } = await db.query<{
+    subject_id: string;
+    subject_type: string;
+    directory_id: string;
+    event_id: string;
+    sequence: string;
+    type: string;
+    reason: string;
+    parked_at: Date;
+    n: string;
+  }>(
+    `SELECT p.subject_id, p.subject_type, p.directory_id, p.event_id, p.sequence::text, p.type, p.reason, p.parked_at,
+            (SELECT count(*) FROM outbox_events o WHERE o.subject_id = p.subject_id AND o.position IS NULL)::text AS n
+       FROM relay_parked_subjects p ORDER BY p.parked_at, p.subject_id LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    subjectId: r.subject_id,
+    subjectType: r.subject_type,
+    directoryId: r.directory_id,
+    eventId: r.event_id,
+    sequence: Number(r.sequence),
+    type: r.type,
+    reason: r.reason,
+    parkedAt: r.parked_at.toISOString(),
+    events: Number(r.n),
+  }));
+}
+
+/**
+ * Releases parked subjects (one, or all): the active relay sends their events on its next
+ * round, in sequence order, and parks a subject again if the broker still refuses.
+ */
+export async function unpark(db: Queryable, which: { readonly subjectId: string } | "all"): Promise<{ unparked: string[] }> {
+  const { rows } =
+    which === "all"
+      ? await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects RETURNING subject_id")
+      : await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects WHERE subject_id = $1 RETURNING subject_id", [which.subjectId]);
+  if (rows.length > 0) await db.query("SELECT pg_notify('roster_outbox', '')");
+  return { unparked: rows.map((r) => r.subject_id).sort() };
+}
+
+export interface OutboxLag {
+  /** Committed rows not yet published, parked subjects' rows excluded. */
+  readonly unpublished: number;
+  /** Age of the oldest of them (0 when none). */
+  readonly oldestUnpublishedAgeSeconds: number;
+  /** Rows held by parked subjects (the refused events and their subjects' successors). */
+  readonly parkedEvents: number;
+  /** Parked subjects, oldest first (at most 20; `roster outbox parked` lists them all). */
+  readonly parkedSubjects: ParkedSubject[];
   readonly lastPublishedPosition: number;
   readonly lastPublishedAt: string | null;
   readonly leases: LeaseStatus[];
@@ -56,10 +150,9 @@ export interface OutboxLag {
 }
 
 export async function outboxLag(db: Queryable): Promise<OutboxLag> {
-  const [lag, leases, published, stuck, oldest] = await Promise.all([
-    db.query<{ n: string; age: number | null }>(
-      "SELECT count(*)::text AS n, extract(epoch FROM now() - min(occurred_at))::float8 AS age FROM outbox_events WHERE position IS NULL",
-    ),
+  const [lag, parked, leases, published, stuck, oldest] = await Promise.all([
+    lagFigures(db),
+    parkedSubjects(db, 20),
     db.query<{ name: string; holder: string | null; epoch: string; expires_at: Date | null; active: boolean; position: string }>(
       `SELECT name, holder, epoch::text, CASE WHEN isfinite(expires_at) THEN expires_at END AS expires_at,
               expires_at > now() AS active, position::text
@@ -70,7 +163,9 @@ export async function outboxLag(db: Queryable): Promise<OutboxLag> {
       `WITH pending AS (
          SELECT subject_id, min(subject_type) AS subject_type, min(directory_id::text) AS directory_id,
                 min(sequence) AS next, count(*) AS n, min(occurred_at) AS oldest
-           FROM outbox_events WHERE position IS NULL GROUP BY subject_id
+           FROM outbox_events WHERE position IS NULL
+            AND subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)
+          GROUP BY subject_id
        )
        SELECT p.subject_id, p.subject_type, p.directory_id, coalesce(c.sequence, 0)::text AS cursor, p.next::text, p.n::text,
               extract(epoch FROM now() - p.oldest)::float8 AS age
@@ -95,8 +190,10 @@ export async function outboxLag(db: Queryable): Promise<OutboxLag> {
   }));
   const o = oldest.rows[0];
   return {
-    unpublished: Number(lag.rows[0]?.n ?? 0),
-    oldestUnpublishedAgeSeconds: Math.max(0, lag.rows[0]?.age ?? 0),
+    unpublished: lag.unpublished,
+    oldestUnpublishedAgeSeconds: lag.oldestUnpublishedAgeSeconds,
+    parkedEvents: lag.parked,
+    parkedSubjects: parked,
     lastPublishedPosition: Math.max(0, ...leaseRows.map((l) => l.position)),
     lastPublishedAt: published.rows[0]?.at ? published.rows[0].at.toISOString() : null,
     leases: leaseRows,

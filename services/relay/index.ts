@@ -1,5 +1,6 @@
 // The relay role as the composition root builds it: its own small pool, the Kafka
-// publisher, the NOTIFY hint, all from the configuration.
+// publisher (or, with no broker configured, one that publishes nowhere), the NOTIFY hint,
+// all from the configuration.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pg from "pg";
@@ -7,8 +8,9 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
 import type { Metrics } from "../platform/metrics.ts";
-import { exportRelayGauges, relayObserver } from "./metrics.ts";
-import { kafkaPublisher } from "./publisher.ts";
+import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
+import type { Publisher } from "./publisher.ts";
+import { platformaticPublisher } from "./platformatic-publisher.ts";
 import { Relay } from "./relay.ts";
 
 export interface RelayRole {
@@ -21,17 +23,20 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
   const log = logger.child({ component: "relay" });
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: 5_000, keepAlive: true });
   // A dropped connection surfaces on the next query; the loop retries with backoff.
-  // Only the message: pg attaches the whole client (its backend cancel key included) to it.
-  pool.on("error", (error) => log.warn({ error: error.message }, "relay database connection lost"));
+  pool.on("error", (error) => log.warn({ err: error }, "relay database connection lost"));
+  const publisher =
+    config.kafka.brokers.length === 0
+      ? noBrokerPublisher(log)
+      : platformaticPublisher({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-relay`,
+          topics: [config.kafka.userTopic, config.kafka.groupTopic],
+          partitions: config.kafka.topicPartitions,
+          logger: log,
+        });
   const relay = new Relay({
     pool,
-    publisher: kafkaPublisher({
-      brokers: config.kafka.brokers,
-      clientId: `${config.kafka.clientId}-relay`,
-      topics: [config.kafka.userTopic, config.kafka.groupTopic],
-      partitions: config.kafka.topicPartitions,
-      logger: log,
-    }),
+    publisher,
     logger: log,
     userTopic: config.kafka.userTopic,
     groupTopic: config.kafka.groupTopic,
@@ -46,6 +51,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     observer: metrics ? relayObserver(metrics) : undefined,
   });
   const stopGauges = metrics ? exportRelayGauges(relay, metrics) : () => {};
+  metrics?.watchOutbox(cachedLagReader(pool, log));
   relay.start();
   return {
     relay,
@@ -54,5 +60,18 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
       await relay.stop();
       await pool.end();
     },
+  };
+}
+
+/**
+ * With no broker configured (KAFKA_BROKERS unset, the embedded default), the relay still
+ * runs: every event gets its place in the global order, so EventService lists and streams
+ * it; nothing goes to Kafka. Said once, at start.
+ */
+export function noBrokerPublisher(logger: Logger): Publisher {
+  logger.info("no Kafka broker configured (KAFKA_BROKERS unset): events get their positions and EventService serves them; nothing is published to Kafka");
+  return {
+    async publish() {},
+    async close() {},
   };
 }

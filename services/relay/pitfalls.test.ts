@@ -10,7 +10,10 @@ import { migrate, openOrm } from "../core/persistence/database.ts";
 import { createTestDatabase, type TestDatabase } from "../testing/database.ts";
 import { eventually } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
-import { kafkaPublisher, type OutboundMessage, type Publisher } from "./publisher.ts";
+import { Kafka, logLevel } from "kafkajs";
+import type { OutboundMessage, Publisher } from "./publisher.ts";
+import { platformaticPublisher } from "./platformatic-publisher.ts";
+import { lagFigures, outboxLag, unpark } from "./admin.ts";
 import { Relay, FencedError, type RelayOptions, type StepResult } from "./relay.ts";
 import { fromBinary } from "@bufbuild/protobuf";
 import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
@@ -37,12 +40,12 @@ beforeAll(async () => {
   await migrate(orm);
   await orm.close();
   pool = new pg.Pool({ connectionString: db.url, max: 10 });
-  kafka = kafkaPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
+  kafka = platformaticPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
 });
 
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop()));
-  await pool.query("TRUNCATE outbox_events, relay_leases, relay_subject_cursors");
+  await pool.query("TRUNCATE outbox_events, relay_leases, relay_subject_cursors, relay_parked_subjects");
 });
 
 afterAll(async () => {
@@ -98,12 +101,16 @@ async function publish(r: Relay, count: number): Promise<StepResult> {
   return { ...last, published };
 }
 
-/** Inserts one outbox row in the given session (inside whatever transaction it has open). */
-async function append(client: pg.ClientBase | pg.Pool, subject: string, sequence: number): Promise<void> {
+/**
+ * Inserts one outbox row in the given session (inside whatever transaction it has open);
+ * `padding` characters in the user's resource make it as large as needed.
+ */
+async function append(client: pg.ClientBase | pg.Pool, subject: string, sequence: number, padding = 0): Promise<void> {
+  const resource = padding > 0 ? { note: "x".repeat(padding) } : {};
   await client.query(
     `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
      VALUES ($1, $2, 'user', $3, $4, 'user.updated', $5, now())`,
-    [randomUUID(), dir, subject, sequence, JSON.stringify({ user: { id: subject, directoryId: dir, userName: `${subject}@x`, state: "active", version: sequence, resource: {}, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), deletedAt: null } })],
+    [randomUUID(), dir, subject, sequence, JSON.stringify({ user: { id: subject, directoryId: dir, userName: `${subject}@x`, state: "active", version: sequence, resource, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), deletedAt: null } })],
   );
 }
 
@@ -361,5 +368,70 @@ describe("relay pitfalls", () => {
     // The cursor survives the cleanup: sequence 3 follows 2, not a hold-back.
     expect(await publish(r, 1)).toMatchObject({ published: 1, held: 0 });
     expect(sent.map((s) => s.position)).toEqual([1, 2, 3]);
+  });
+});
+
+describe("events the broker refuses for good", () => {
+  it("parks only the refused event's subject, keeps every other subject flowing, and re-sends it once unparked", async () => {
+    // A topic that refuses records over 4 KiB, as a broker or topic with a small
+    // max.message.bytes does: MESSAGE_TOO_LARGE, for good.
+    const small = uniqueName("roster-pitfalls-small");
+    const admin = new Kafka({ clientId: "roster-pitfalls-admin", brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: small, numPartitions: 1, configEntries: [{ name: "max.message.bytes", value: "4096" }] }], waitForLeaders: true });
+      const sent: Sent[] = [];
+      const logs: string[] = [];
+      const r = relay(sent, { userTopic: small, batchSize: 50, logger: createLogger("info", { write: (line: string) => void logs.push(line) }) });
+      const [refused, tooBig, other1, other2] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      await append(pool, refused, 1);
+      await append(pool, refused, 2, 10_000); // the broker refuses this one
+      await append(pool, other1, 1);
+      await append(pool, refused, 3);
+      await append(pool, tooBig, 1, 600 * 1024); // over the relay's own bound: never sent
+      await append(pool, other2, 1);
+      await append(pool, tooBig, 2);
+      await append(pool, other1, 2);
+      r.start();
+      // Later writes keep flowing past the parked subjects.
+      await eventually(async () => (await positions()).filter((p) => p.position !== null).length === 4 || undefined, 20_000, "the other subjects published");
+      await append(pool, other2, 2);
+      await eventually(async () => (await positions()).filter((p) => p.position !== null).length === 5 || undefined, 20_000, "a later write published");
+
+      const rows = await positions();
+      const published = rows.filter((p) => p.position !== null).sort((a, b) => a.position! - b.position!);
+      expect(published.map((p) => p.position)).toEqual([1, 2, 3, 4, 5]);
+      expect(published.map((p) => `${p.subject}:${p.sequence}`).sort()).toEqual(
+        [`${refused}:1`, `${other1}:1`, `${other1}:2`, `${other2}:1`, `${other2}:2`].sort(),
+      );
+      expectInOrder(sent);
+      expect(sent.some((s) => s.subject === tooBig)).toBe(false);
+
+      // Reported: the metric, `roster outbox lag`, and one log line per parked subject.
+      expect(r.metrics().parkedTotal).toBe(2);
+      expect(await lagFigures(pool)).toEqual({ unpublished: 0, oldestUnpublishedAgeSeconds: 0, parked: 4 });
+      const lag = await outboxLag(pool);
+      expect(lag).toMatchObject({ unpublished: 0, parkedEvents: 4, stuckSubjects: [] });
+      expect(lag.parkedSubjects.map((p) => [p.subjectId, p.sequence, p.events]).sort()).toEqual([[refused, 2, 2], [tooBig, 1, 2]].sort());
+      expect(lag.parkedSubjects.find((p) => p.subjectId === refused)!.reason).toMatch(/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/);
+      expect(lag.parkedSubjects.find((p) => p.subjectId === tooBig)!.reason).toMatch(/over the 524288-byte bound/);
+      const parkedLines = logs.filter((l) => l.includes("relay parked a subject"));
+      expect(parkedLines).toHaveLength(2);
+      expect(parkedLines.join("")).not.toContain("xxxxxxxx");
+
+      // The operator raises the topic's limit and unparks: the refused subject's events go, in
+      // order, after everything already published; the one over the relay's bound parks again.
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: small, configEntries: [{ name: "max.message.bytes", value: "1048588" }] }] });
+      expect((await unpark(pool, "all")).unparked.sort()).toEqual([refused, tooBig].sort());
+      await eventually(async () => (await positions()).filter((p) => p.subject === refused).every((p) => p.position !== null) || undefined, 20_000, "the unparked subject published");
+      await eventually(async () => (await lagFigures(pool)).parked === 2 || undefined, 20_000, "the oversized subject parked again");
+      const after = (await positions()).filter((p) => p.subject === refused).sort((a, b) => a.sequence - b.sequence);
+      expect(after.map((p) => p.position)).toEqual([after[0]!.position, 6, 7]);
+      expect(sent.filter((s) => s.subject === refused).map((s) => s.sequence)).toEqual([1, 2, 3]);
+      expect(r.metrics().parkedTotal).toBe(3);
+    } finally {
+      await admin.deleteTopics({ topics: [small] }).catch(() => {});
+      await admin.disconnect();
+    }
   });
 });

@@ -1,6 +1,7 @@
 // The relay's only view of the broker: publish a batch and wait for the acknowledgement.
-// kafkajs (unmaintained since 2023) stays behind this interface so it can be swapped for
-// @platformatic/kafka without touching the relay.
+// The service publishes through @platformatic/kafka (platformatic-publisher.ts); the kafkajs
+// implementation below (unmaintained since 2023) stays for the same-run comparison in
+// bench/relay.ts.
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import type { Logger } from "../platform/logger.ts";
 
@@ -12,9 +13,34 @@ export interface OutboundMessage {
 }
 
 export interface Publisher {
-  /** Resolves once the broker acknowledged every message (acks=all); rejects otherwise. */
+  /**
+   * Resolves once the broker acknowledged every message (acks=all); rejects otherwise, with
+   * PermanentPublishError when the broker refused a message for good.
+   */
   publish(messages: readonly OutboundMessage[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The broker refused for good (too large, invalid record): re-sending the same batch cannot succeed. */
+export class PermanentPublishError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentPublishError";
+  }
+}
+
+/** Kafka error kinds that refuse a record for what it is: retrying it unchanged cannot help. */
+const PERMANENT_KAFKA_ERRORS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_TIMESTAMP"]);
+
+/** The permanent Kafka error kind in a kafkajs error or its causes (retry wrappers), if any. */
+function permanentKafkaError(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && e !== null && typeof e === "object"; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === "string" && PERMANENT_KAFKA_ERRORS.has(type)) return type;
+    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
+  }
+  return undefined;
 }
 
 const MAX_REQUEST_BYTES = 768 * 1024;
@@ -109,6 +135,8 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publisher {
         }
       } catch (error) {
         await drop();
+        const permanent = permanentKafkaError(error);
+        if (permanent !== undefined) throw new PermanentPublishError(`Kafka refused the batch: ${permanent}`, { cause: error });
         throw error;
       }
     },

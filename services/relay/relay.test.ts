@@ -225,3 +225,33 @@ describe("EventService", () => {
     }
   });
 });
+
+describe("with no broker configured (the embedded default)", () => {
+  it("gives events their positions and serves them over EventService, saying once that nothing goes to Kafka", async () => {
+    const local = await startTestRoster({ ROSTER_ROLES: "core,scim,relay", KAFKA_BROKERS: "", ROSTER_RELAY_POLL_MS: "50", ROSTER_STREAM_POLL_MS: "100" });
+    try {
+      const admin = local.client(DirectoryService);
+      const { directory: d } = await admin.createDirectory({ name: "no broker", provider: ProviderKind.OKTA });
+      const id = (await admin.createUser({ directoryId: d!.id, resource: user("first@example.com") })).user!.id;
+      const events = local.client(EventService);
+      const listed = await eventually(async () => {
+        const page = await events.listEvents({ directoryId: d!.id });
+        return page.events.length === 1 && page;
+      }, 10_000, "the event listed");
+      expect(listed.events.map((e) => [e.subjectId, e.type, e.position > 0n])).toEqual([[id, "user.created", true]]);
+
+      const iterator = events.streamEvents({ directoryId: d!.id, cursor: listed.nextCursor })[Symbol.asyncIterator]();
+      await admin.deactivateUser({ directoryId: d!.id, id });
+      const live = await iterator.next();
+      expect([live.value?.event?.type, live.value?.event?.sequence]).toEqual(["user.deactivated", 2n]);
+      await iterator.return?.();
+
+      const said = local.logs.filter((l) => l.includes("no Kafka broker configured"));
+      expect(said).toHaveLength(1);
+      expect(local.logs.filter((l) => l.includes("relay round failed"))).toEqual([]);
+      expect(local.roster.relay!.relay.metrics()).toMatchObject({ errorsTotal: 0 });
+    } finally {
+      await local.stop();
+    }
+  });
+});

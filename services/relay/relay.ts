@@ -16,13 +16,19 @@
 //   does not publish behind its successor's back.
 // - Publication is at-least-once: a batch is sent, acknowledged, then marked. A crash between
 //   the two re-sends the batch; consumers deduplicate by event id.
+// - An event the broker refuses for good (PermanentPublishError: too large, invalid record),
+//   or one over MAX_EVENT_BYTES, is never retried in a loop: the relay finds it by sending the
+//   batch one event at a time, parks its subject (relay_parked_subjects, written behind the
+//   lease like a mark) and publishes everything else. The parked subject's later events wait
+//   with it, so its order holds; `roster outbox unpark` releases it.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { Logger } from "../platform/logger.ts";
 import type { Notifier } from "../platform/notifier.ts";
 import { EVENT_COLUMNS, EVENTS_CHANNEL, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
-import { cloudEventHeaders, encodeEvent, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
-import type { OutboundMessage, Publisher } from "./publisher.ts";
+import { cloudEventHeaders, encodeEvent, eventToPb, MAX_EVENT_BYTES, type StoredEvent } from "../core/transport/event-codec.ts";
+import { lagFigures } from "./admin.ts";
+import { PermanentPublishError, type OutboundMessage, type Publisher } from "./publisher.ts";
 
 export interface RelayOptions {
   readonly pool: pg.Pool;
@@ -53,6 +59,14 @@ export interface RelayObserver {
   /** A batch the broker acknowledged and the relay marked published, at `ackedAt` (epoch ms). */
   published(batch: readonly StoredEvent[], ackedAt: number): void;
   failed(kind: "broker" | "database"): void;
+  /** Subjects parked in a round (each logged once). */
+  parked?(subjects: number): void;
+}
+
+/** A subject whose next event the broker refused for good, and why (no payload). */
+export interface Parked {
+  readonly event: StoredEvent;
+  readonly reason: string;
 }
 
 export interface RelayMetrics {
@@ -64,9 +78,13 @@ export interface RelayMetrics {
   readonly errorsTotal: number;
   readonly fencedTotal: number;
   readonly heldSubjects: number;
-  /** Unpublished rows and the age of the oldest, as last measured. */
+  /** Unpublished rows (parked ones apart) and the age of the oldest, as last measured. */
   readonly lagCount: number;
   readonly lagSeconds: number;
+  /** Rows held by parked subjects, as last measured. */
+  readonly parkedEvents: number;
+  /** Subjects this relay parked. */
+  readonly parkedTotal: number;
 }
 
 export interface StepResult {
@@ -88,6 +106,10 @@ const HORIZON_XID = `(SELECT LEAST(pg_snapshot_xmax(s), (
      ORDER BY x LIMIT 1))
   FROM pg_current_snapshot() AS s)`;
 const HORIZON = `txid < ${HORIZON_XID}`;
+/** A parked subject's rows wait until an operator unparks it. */
+const NOT_PARKED = "NOT EXISTS (SELECT 1 FROM relay_parked_subjects p WHERE p.subject_id = o.subject_id)";
+/** A reason kept with a parked subject is at most this long. */
+const MAX_REASON_LENGTH = 300;
 const MAX_BACKOFF_MS = 5_000;
 
 export class FencedError extends Error {}
@@ -107,7 +129,7 @@ export class Relay {
   private renewTimer: NodeJS.Timeout | undefined;
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private wakeSleep: (() => void) | undefined;
-  private m = { publishedTotal: 0, batchesTotal: 0, errorsTotal: 0, fencedTotal: 0, heldSubjects: 0, lagCount: 0, lagSeconds: 0 };
+  private m = { publishedTotal: 0, batchesTotal: 0, errorsTotal: 0, fencedTotal: 0, heldSubjects: 0, lagCount: 0, lagSeconds: 0, parkedEvents: 0, parkedTotal: 0 };
   private lastCleanup = 0;
   /** The batch sent and being marked while the next one is read and sent. */
   private inflight: { seqs: string[]; last: Map<string, bigint>; nextBase: bigint; marking: Promise<void> } | undefined;
@@ -219,7 +241,7 @@ export class Relay {
     const head = await this.o.pool.query<EventRow & { cursor: string | null }>(
       `SELECT ${columns}, c.sequence::text AS cursor
          FROM outbox_events o LEFT JOIN relay_subject_cursors c USING (subject_id)
-        WHERE o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($2::bigint[]))
+        WHERE o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($2::bigint[])) AND ${NOT_PARKED}
         ORDER BY o.seq LIMIT $1`,
       [this.o.batchSize, exclude],
     );
@@ -229,7 +251,7 @@ export class Relay {
       `WITH ranked AS (
          SELECT o.*, row_number() OVER (PARTITION BY o.subject_id ORDER BY o.sequence) AS rn
            FROM outbox_events o
-          WHERE o.subject_id = ANY($2::uuid[]) AND o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($3::bigint[]))
+          WHERE o.subject_id = ANY($2::uuid[]) AND o.position IS NULL AND o.${HORIZON} AND NOT (o.seq = ANY($3::bigint[])) AND ${NOT_PARKED}
        )
        SELECT ${columns}, c.sequence::text AS cursor
          FROM ranked o LEFT JOIN relay_subject_cursors c USING (subject_id)
@@ -289,8 +311,11 @@ export class Relay {
     };
   }
 
-  /** Marks a sent batch published: positions, subject cursors, all behind the lease CAS. */
-  async mark(batch: readonly StoredEvent[], base: bigint, epoch: number): Promise<void> {
+  /**
+   * Marks a sent batch published: positions, subject cursors, and the subjects parked in the
+   * round, all behind the lease CAS.
+   */
+  async mark(batch: readonly StoredEvent[], base: bigint, epoch: number, parked: readonly Parked[] = []): Promise<void> {
     const client = await this.o.pool.connect();
     try {
       await client.query("BEGIN");
@@ -316,6 +341,12 @@ export class Relay {
            SELECT * FROM unnest($8::uuid[], $9::bigint[]) WHERE EXISTS (SELECT 1 FROM lease)
            ON CONFLICT (subject_id) DO UPDATE SET sequence = EXCLUDED.sequence
            RETURNING 1
+         ), parked AS (
+           INSERT INTO relay_parked_subjects (subject_id, subject_type, directory_id, event_id, sequence, type, reason)
+           SELECT * FROM unnest($11::uuid[], $12::text[], $13::uuid[], $14::uuid[], $15::bigint[], $16::text[], $17::text[])
+            WHERE EXISTS (SELECT 1 FROM lease)
+           ON CONFLICT (subject_id) DO NOTHING
+           RETURNING 1
          )
          SELECT (SELECT count(*) FROM lease)::text AS leased, (SELECT count(*) FROM marked)::text AS marked,
                 (SELECT count(*) FROM cursors) AS cursors,
@@ -331,6 +362,13 @@ export class Relay {
           [...last.keys()],
           [...last.values()].map(String),
           EVENTS_CHANNEL,
+          parked.map((p) => p.event.subjectId),
+          parked.map((p) => p.event.subjectType),
+          parked.map((p) => p.event.directoryId),
+          parked.map((p) => p.event.id),
+          parked.map((p) => p.event.sequence.toString()),
+          parked.map((p) => p.event.type),
+          parked.map((p) => p.reason.slice(0, MAX_REASON_LENGTH)),
         ],
       );
       if (rows[0]?.leased !== "1") {
@@ -405,8 +443,10 @@ export class Relay {
       this.m.fencedTotal++;
       return { published: 0, held, fenced: true };
     }
+    let sent: StoredEvent[];
+    let parked: Parked[];
     try {
-      await this.o.publisher.publish(batch.map((row, i) => this.message(row, base + BigInt(i) + 1n)));
+      ({ sent, parked } = await this.send(batch, base, epoch));
     } catch (error) {
       await this.settle().catch(() => {});
       throw new BrokerError("publishing to Kafka failed", { cause: error });
@@ -414,16 +454,74 @@ export class Relay {
     const ackedAt = Date.now();
     if (!(await this.settle())) return { published: 0, held, fenced: true };
     const last = new Map<string, bigint>();
-    for (const r of batch) last.set(r.subjectId, r.sequence);
-    const marking = this.mark(batch, base, epoch).then(() => {
-      this.m.publishedTotal += batch.length;
+    for (const r of sent) last.set(r.subjectId, r.sequence);
+    const marking = this.mark(sent, base, epoch, parked).then(() => {
+      this.m.publishedTotal += sent.length;
       this.m.batchesTotal++;
-      this.o.observer?.published(batch, ackedAt);
+      if (sent.length > 0) this.o.observer?.published(sent, ackedAt);
+      if (parked.length > 0) this.reportParked(parked);
     });
     marking.catch(() => {}); // observed by settle()
-    this.inflight = { seqs: batch.map((r) => r.seq.toString()), last, nextBase: base + BigInt(batch.length), marking };
-    if (!pipelined && !(await this.settle())) return { published: 0, held, fenced: true };
-    return { published: batch.length, held, fenced: false };
+    this.inflight = { seqs: sent.map((r) => r.seq.toString()), last, nextBase: base + BigInt(sent.length), marking };
+    // Parks are settled at once: the next round must not pick a parked subject's event again.
+    if ((!pipelined || parked.length > 0) && !(await this.settle())) return { published: 0, held, fenced: true };
+    return { published: sent.length, held, fenced: false };
+  }
+
+  /**
+   * Sends a batch, positions following `base` in order. Events over MAX_EVENT_BYTES are not
+   * sent; when the broker refuses the batch for good, it is sent again one event at a time to
+   * find the refused ones. A refused event parks its subject: its later events in the batch
+   * are skipped, and the positions of what is sent stay gap-free. Any other failure throws
+   * (the round is retried with backoff).
+   */
+  private async send(batch: readonly StoredEvent[], base: bigint, epoch: number): Promise<{ sent: StoredEvent[]; parked: Parked[] }> {
+    const parked = new Map<string, Parked>();
+    const kept: StoredEvent[] = [];
+    const messages: OutboundMessage[] = [];
+    for (const row of batch) {
+      if (parked.has(row.subjectId)) continue;
+      const m = this.message(row, base + BigInt(kept.length) + 1n);
+      if (m.value.byteLength > MAX_EVENT_BYTES) {
+        parked.set(row.subjectId, { event: row, reason: `event of ${m.value.byteLength} bytes is over the ${MAX_EVENT_BYTES}-byte bound` });
+        continue;
+      }
+      kept.push(row);
+      messages.push(m);
+    }
+    try {
+      await this.o.publisher.publish(messages);
+      return { sent: kept, parked: [...parked.values()] };
+    } catch (error) {
+      if (!(error instanceof PermanentPublishError)) throw error;
+    }
+    // Some of the batch may have been acknowledged already: sent again, they are duplicates
+    // that consumers drop by event id (at-least-once, as after a crash).
+    const sent: StoredEvent[] = [];
+    for (const row of kept) {
+      if (parked.has(row.subjectId)) continue;
+      if (!this.isLeader || epoch !== this.epoch) throw new FencedError(`relay ${this.holder} lost its lease while looking for a refused event`);
+      try {
+        await this.o.publisher.publish([this.message(row, base + BigInt(sent.length) + 1n)]);
+        sent.push(row);
+      } catch (error) {
+        if (!(error instanceof PermanentPublishError)) throw error;
+        parked.set(row.subjectId, { event: row, reason: error.message });
+      }
+    }
+    return { sent, parked: [...parked.values()] };
+  }
+
+  /** Logs each parked subject once (ids and reason, never the payload). */
+  private reportParked(parked: readonly Parked[]): void {
+    this.m.parkedTotal += parked.length;
+    this.o.observer?.parked?.(parked.length);
+    for (const { event, reason } of parked) {
+      this.o.logger.error(
+        { subjectId: event.subjectId, subjectType: event.subjectType, directoryId: event.directoryId, eventId: event.id, sequence: event.sequence.toString(), type: event.type, reason: reason.slice(0, MAX_REASON_LENGTH) },
+        "relay parked a subject: the broker refused one of its events for good; its events wait until `roster outbox unpark`",
+      );
+    }
   }
 
   // ----------------------------------------------------------------------- housekeeping ---
@@ -461,11 +559,10 @@ export class Relay {
   }
 
   async measureLag(): Promise<void> {
-    const { rows } = await this.o.pool.query<{ n: string; age: number | null }>(
-      "SELECT count(*)::text AS n, extract(epoch FROM now() - min(occurred_at))::float8 AS age FROM outbox_events WHERE position IS NULL",
-    );
-    this.m.lagCount = Number(rows[0]?.n ?? 0);
-    this.m.lagSeconds = Math.max(0, rows[0]?.age ?? 0);
+    const f = await lagFigures(this.o.pool);
+    this.m.lagCount = f.unpublished;
+    this.m.lagSeconds = f.oldestUnpublishedAgeSeconds;
+    this.m.parkedEvents = f.parked;
   }
 
   private async housekeeping(): Promise<void> {

@@ -2,6 +2,7 @@
 // the mapping of the core's Connect errors back to status and scimType.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ERROR_KIND_HEADER } from "../core/transport/errors.ts";
+import { boundedMessage } from "../core/domain/errors.ts";
 
 export const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 
@@ -10,7 +11,7 @@ export class ScimError extends Error {
   readonly scimType: string | undefined;
   readonly headers: Record<string, string>;
   constructor(status: number, detail: string, scimType?: string, headers: Record<string, string> = {}) {
-    super(detail);
+    super(boundedMessage(detail));
     this.status = status;
     this.scimType = scimType;
     this.headers = headers;

@@ -9,8 +9,8 @@ import type { AuditBuffer } from "./audit-buffer.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { newId } from "../core/domain/ids.ts";
-import { auditBody } from "../core/domain/audit.ts";
-import { readJson, send, sendError, type Req, type Res } from "./http.ts";
+import { auditedCall } from "../core/domain/audit.ts";
+import { checkQuery, readJson, send, sendError, type Req, type Res } from "./http.ts";
 import { route, toScimError, type ScimContext } from "./routes.ts";
 
 export const SCIM_BASE_PATH = "/scim/v2";
@@ -19,6 +19,8 @@ export interface ScimDeps {
   readonly core: CoreClient;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  /** The service's public base URL (ROSTER_PUBLIC_URL), for every absolute URL answered. */
+  readonly publicUrl: () => string;
   readonly rateLimiter: RateLimiter;
   readonly audit: AuditBuffer;
   readonly metrics: Metrics;
@@ -30,11 +32,6 @@ const UNAUTHORIZED_HEADERS = { "www-authenticate": 'Bearer realm="roster-scim"' 
 function header(req: Req, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function baseUrlOf(req: Req): string {
-  const host = header(req, "host") ?? req.headers[":authority"] ?? "localhost";
-  return `http://${String(host)}${SCIM_BASE_PATH}`;
 }
 
 async function authenticate(core: CoreClient, req: Req): Promise<ScimContext["directory"]> {
@@ -59,21 +56,22 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
     let directoryId: string | null = null;
     let requestBody: unknown;
     const finish = (status: number, responseBody: unknown, scimType = "") => {
+      // Secrets are redacted here, before the record leaves the facade. A successful answer
+      // is the resource's new state, which its lifecycle event keeps already (with its
+      // version); refusals are kept, since nothing else records why.
+      const audited = auditedCall(`${path}${url.search}`, requestBody, status >= 400 ? responseBody : undefined);
       deps.audit.add({
         id: newId(),
         directoryId,
         requestId,
         method,
-        path: `${path}${url.search}`,
+        path: audited.path,
         status,
         scimType,
         latencyMs: Math.round(performance.now() - started),
         at: new Date(),
-        // Secrets are redacted here, before the record leaves the facade. A successful answer
-        // is the resource's new state, which its lifecycle event keeps already (with its
-        // version); refusals are kept, since nothing else records why.
-        requestBody: auditBody(requestBody),
-        responseBody: status >= 400 ? auditBody(responseBody) : undefined,
+        requestBody: audited.requestBody,
+        responseBody: audited.responseBody,
       });
     };
     const handle = async () => {
@@ -84,9 +82,10 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
         deps.metrics.scimRateLimited.inc();
         throw new ScimError(429, "too many requests for this directory; retry later", undefined, { "retry-after": String(allowed.retryAfterSeconds) });
       }
+      checkQuery(url.searchParams);
       const body = WITH_BODY.has(method) ? await readJson(req, deps.maxBodyBytes) : undefined;
       requestBody = body;
-      const ctx: ScimContext = { core: deps.core, directory, baseUrl: baseUrlOf(req), maxBodyBytes: deps.maxBodyBytes };
+      const ctx: ScimContext = { core: deps.core, directory, baseUrl: `${deps.publicUrl()}${SCIM_BASE_PATH}`, maxBodyBytes: deps.maxBodyBytes };
       const response = await route(ctx, {
         method,
         path,
@@ -107,6 +106,8 @@ export function scimHandler(deps: ScimDeps): (req: Req, res: Res, requestId: str
       if (!res.headersSent) sendError(res, scim);
       deps.metrics.scimErrors.inc({ status: String(scim.status), scim_type: scim.scimType ?? "" });
       finish(scim.status, errorBody(scim), scim.scimType);
-    });
+    })
+      // Last line of defence: nothing a request does may end the process.
+      .catch((error: unknown) => deps.logger.error({ err: error, method, path, requestId }, "could not finish a SCIM request"));
   };
 }

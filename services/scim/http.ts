@@ -1,6 +1,7 @@
 // HTTP plumbing for SCIM: bounded JSON bodies, SCIM JSON responses, ETags.
 import type http from "node:http";
 import type http2 from "node:http2";
+import { isStorableText, jsonProblem } from "../core/domain/json-limits.ts";
 import { errorBody, ScimError } from "./errors.ts";
 
 export type Req = http.IncomingMessage | http2.Http2ServerRequest;
@@ -8,7 +9,11 @@ export type Res = http.ServerResponse | http2.Http2ServerResponse;
 
 export const SCIM_CONTENT_TYPE = "application/scim+json";
 
-/** Reads a JSON body of at most maxBytes; 413 beyond, 400 invalidSyntax when not JSON. */
+/**
+ * Reads a JSON body of at most maxBytes; 413 beyond, 400 invalidSyntax when not JSON or
+ * nested too deep, 400 invalidValue for text that cannot be stored (json-limits.ts). Code
+ * behind this edge relies on those bounds.
+ */
 export async function readJson(req: Req, maxBytes: number): Promise<unknown> {
   const type = String(req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
   if (type !== "" && type !== SCIM_CONTENT_TYPE && type !== "application/json") {
@@ -25,10 +30,23 @@ export async function readJson(req: Req, maxBytes: number): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") throw new ScimError(400, "request body is empty", "invalidSyntax");
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw new ScimError(400, "request body is not valid JSON", "invalidSyntax");
+  }
+  const problem = jsonProblem(parsed);
+  if (problem) throw new ScimError(400, `request body refused: ${problem.message}`, problem.kind);
+  return parsed;
+}
+
+/** Query parameters are client text too: the same rule as for bodies. */
+export function checkQuery(query: URLSearchParams): void {
+  for (const [name, value] of query) {
+    if (!isStorableText(name) || !isStorableText(value)) {
+      throw new ScimError(400, "query parameters must not contain U+0000 or unpaired UTF-16 surrogates", "invalidValue");
+    }
   }
 }
 

@@ -5,12 +5,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Directory, Group, Member, User } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { ProviderKind, SortOrder } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { memberIdsOf } from "../core/domain/resources.ts";
+import { firstPageToken } from "../core/domain/paging.ts";
 import type { AttrRef } from "../core/domain/scim/ast.ts";
 import { parseAttributeList } from "../core/domain/scim/filter.ts";
 import { applyPatch, type JsonObject } from "../core/domain/scim/patch.ts";
 import { isReturned, project } from "../core/domain/scim/projection.ts";
 import type { ResourceType } from "../core/domain/scim/schema.ts";
-import { DomainError, InvalidInputError, MutabilityError } from "../core/domain/errors.ts";
+import { DomainError, excerpt, InvalidInputError, MutabilityError, quote } from "../core/domain/errors.ts";
 import type { CoreClient } from "./core-client.ts";
 import {
   DEFAULT_PAGE_SIZE,
@@ -127,10 +128,19 @@ interface ListParams {
   proj: Projection;
 }
 
+// The core pages by a 32-bit start index; beyond it no page exists to ask for.
+const MAX_START_INDEX = 2_147_483_647;
+
 function intParam(raw: unknown, name: string): number | undefined {
   if (raw === undefined || raw === null || raw === "") return undefined;
   const n = typeof raw === "number" ? raw : Number(raw);
   if (!Number.isInteger(n)) throw new ScimError(400, `${name} must be an integer`, "invalidValue");
+  return n;
+}
+
+function startIndexParam(raw: unknown): number {
+  const n = intParam(raw, "startIndex") ?? 1;
+  if (n > MAX_START_INDEX) throw new ScimError(400, `startIndex must be at most ${MAX_START_INDEX}`, "invalidValue");
   return n;
 }
 
@@ -146,7 +156,7 @@ function listParams(source: URLSearchParams | JsonObject): ListParams {
   return {
     filter: filter ?? "",
     // RFC 7644 3.4.2.4: below 1 is read as 1; counts are clamped, negative means 0.
-    startIndex: Math.max(1, intParam(get("startIndex"), "startIndex") ?? 1),
+    startIndex: Math.max(1, startIndexParam(get("startIndex"))),
     count: Math.min(MAX_PAGE_SIZE, Math.max(0, intParam(get("count"), "count") ?? DEFAULT_PAGE_SIZE)),
     sortBy: sortBy ?? "",
     descending: sortOrder === "descending",
@@ -180,7 +190,12 @@ async function list(ctx: ScimContext, type: ResourceType, p: ListParams): Promis
     total = page.totalSize;
     next = page.nextPageToken;
   }
-  if (p.count === 0) resources = [];
+  if (p.count === 0) {
+    // A page of none leaves the position where it was: the page read (of one, since the
+    // core has no empty pages) must not move the cursor past anyone.
+    resources = [];
+    if (p.cursor !== undefined && total > 0) next = p.cursor === "" ? firstPageToken() : p.cursor;
+  }
   const extra: JsonObject = p.cursor !== undefined && next !== "" ? { nextCursor: next } : {};
   return { status: 200, body: listResponse(resources, total, p.cursor === undefined ? p.startIndex : 1, extra) };
 }
@@ -360,7 +375,7 @@ async function search(ctx: ScimContext, req: ScimRequest, type: ResourceType | u
 function resolveBulkIds(value: unknown, ids: ReadonlyMap<string, string>): unknown {
   if (typeof value === "string" && value.startsWith("bulkId:")) {
     const id = ids.get(value.slice("bulkId:".length));
-    if (id === undefined) throw new ScimError(409, `${value} does not name an earlier operation that succeeded`, "invalidValue");
+    if (id === undefined) throw new ScimError(409, `${quote(value)} does not name an earlier operation that succeeded`, "invalidValue");
     return id;
   }
   if (Array.isArray(value)) return value.map((v) => resolveBulkIds(v, ids));
@@ -415,14 +430,22 @@ async function bulk(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
 
 // ---- routing
 
-const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
+export const ENDPOINTS = ["ServiceProviderConfig", "serviceConfiguration", "ResourceTypes", "Schemas", "Users", "Groups", ".search", "Bulk"];
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ScimError(400, `the path segment ${quote(segment)} is not valid percent-encoding`);
+  }
+}
 
 export async function route(ctx: ScimContext, req: ScimRequest): Promise<ScimResponse> {
-  const parts = req.path.split("/").filter((p) => p !== "").map((p) => decodeURIComponent(p));
+  const parts = req.path.split("/").filter((p) => p !== "").map(decodePathSegment);
   const [written, second, ...rest] = parts;
   // Endpoint names are matched case-insensitively: some clients send `/users`.
   const first = ENDPOINTS.find((e) => e.toLowerCase() === written?.toLowerCase()) ?? written;
-  if (rest.length > 0) throw new ScimError(404, `no such endpoint: ${req.path}`);
+  if (rest.length > 0) throw new ScimError(404, `no such endpoint: ${excerpt(req.path)}`);
   const get = (make: () => unknown): ScimResponse => {
     if (req.method !== "GET") throw new ScimError(405, `${req.method} is not allowed on /${first}`);
     return { status: 200, body: make() };
@@ -435,14 +458,14 @@ export async function route(ctx: ScimContext, req: ScimRequest): Promise<ScimRes
       const all = resourceTypes(ctx.baseUrl);
       if (second === undefined) return get(() => listResponse(all, all.length, 1));
       const one = all.find((r) => r.id === second);
-      if (!one) throw new ScimError(404, `no resource type ${second}`);
+      if (!one) throw new ScimError(404, `no resource type ${quote(second)}`);
       return get(() => one);
     }
     case "Schemas": {
       const all = schemas(ctx.baseUrl);
       if (second === undefined) return get(() => listResponse(all, all.length, 1));
       const one = all.find((s) => String(s.id).toLowerCase() === second.toLowerCase());
-      if (!one) throw new ScimError(404, `no schema ${second}`);
+      if (!one) throw new ScimError(404, `no schema ${quote(second)}`);
       return get(() => one);
     }
     case "Users":
@@ -455,9 +478,9 @@ export async function route(ctx: ScimContext, req: ScimRequest): Promise<ScimRes
       if (second !== undefined || req.method !== "POST") throw new ScimError(405, "use POST /.search");
       return search(ctx, req, undefined);
     case "Bulk":
-      if (second !== undefined) throw new ScimError(404, `no such endpoint: ${req.path}`);
+      if (second !== undefined) throw new ScimError(404, `no such endpoint: ${excerpt(req.path)}`);
       return bulk(ctx, req);
     default:
-      throw new ScimError(404, `no such endpoint: ${req.path}`);
+      throw new ScimError(404, `no such endpoint: ${excerpt(req.path)}`);
   }
 }

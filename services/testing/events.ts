@@ -11,6 +11,8 @@ export interface Received {
   readonly key: string;
   readonly headers: Record<string, string>;
   readonly event: Event;
+  /** Bytes of the message value. */
+  readonly size: number;
 }
 
 export interface TopicReader {
@@ -35,7 +37,7 @@ export async function readTopics(topics: readonly string[], brokers: readonly st
     eachMessage: async ({ topic, partition, message }) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
-      messages.push({ topic, partition, key: message.key?.toString() ?? "", headers, event: fromBinary(EventSchema, message.value!) });
+      messages.push({ topic, partition, key: message.key?.toString() ?? "", headers, event: fromBinary(EventSchema, message.value!), size: message.value!.byteLength });
     },
   });
   return { messages, stop: () => consumer.disconnect() };

@@ -1,5 +1,6 @@
 // Use cases of the SCIM audit log.
-import { auditBody, type AuditRecord } from "../domain/audit.ts";
+import { auditedCall, type AuditRecord } from "../domain/audit.ts";
+import { storableText } from "../domain/json-limits.ts";
 import { checkId, isId } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
@@ -14,23 +15,30 @@ export class AuditUseCases {
     this.store = store;
   }
 
-  /** Stores records from the SCIM facade; bodies are redacted again here, whoever sent them. */
-  async append(records: readonly AuditRecord[]): Promise<void> {
+  /**
+   * Stores records from the SCIM facade; bodies are redacted again here, whoever sent them.
+   * Returns how many records the database refused (each dropped alone, the others stored).
+   */
+  async append(records: readonly AuditRecord[]): Promise<{ dropped: number }> {
     if (records.length > MAX_AUDIT_BATCH) throw new InvalidInputError("tooMany", `at most ${MAX_AUDIT_BATCH} audit records per call`);
     const checked = records.map((r) => {
       if (!isId(r.id)) throw new InvalidInputError("invalidValue", "audit record id must be a UUID");
       if (r.directoryId !== null && !isId(r.directoryId)) throw new InvalidInputError("invalidValue", "audit record directory_id must be a UUID");
+      const audited = auditedCall(r.path, r.requestBody, r.responseBody);
+      // Text Postgres cannot hold is replaced, not refused: one bad record must not cost the
+      // rest of its batch, nor be retried for ever by the facade.
+      const text = (value: string, max: number) => storableText(value.slice(0, max));
       return {
         ...r,
-        method: r.method.slice(0, 16),
-        path: r.path.slice(0, 2048),
-        requestId: r.requestId.slice(0, 128),
-        scimType: r.scimType.slice(0, 64),
-        requestBody: auditBody(r.requestBody),
-        responseBody: auditBody(r.responseBody),
+        method: text(r.method, 16),
+        path: text(audited.path, 2048),
+        requestId: text(r.requestId, 128),
+        scimType: text(r.scimType, 64),
+        requestBody: audited.requestBody,
+        responseBody: audited.responseBody,
       };
     });
-    await this.store.read.audit.append(checked);
+    return this.store.read.audit.append(checked);
   }
 
   async list(input: { directoryId: string; pageSize: number; pageToken: string; since: Date | undefined; status: number }): Promise<{ records: AuditRecord[]; nextPageToken: string }> {

@@ -1,6 +1,7 @@
 // Use cases for directories, SCIM tokens and API keys.
 import {
   checkId,
+  checkKeyDirectories,
   checkName,
   PROVIDER_KINDS,
   type ApiKey,
@@ -37,6 +38,9 @@ export class DirectoryUseCases {
   // another replica they take effect within CREDENTIAL_CACHE_MS.
   private readonly scimTokenCache = new TtlCache<(StoredSecret<ScimToken> & { directory: Directory }) | undefined>(CREDENTIAL_CACHE_MS);
   private readonly apiKeyCache = new TtlCache<StoredSecret<ApiKey> | undefined>(CREDENTIAL_CACHE_MS);
+  // Directories as the access check on every RPC sees them (existence, suspension); same
+  // freshness as the credentials.
+  private readonly directoryCache = new TtlCache<Directory | undefined>(CREDENTIAL_CACHE_MS);
   /** When this process last wrote last_used_at, per credential. */
   private readonly touchedAt = new Map<string, number>();
 
@@ -65,7 +69,19 @@ export class DirectoryUseCases {
     return directory;
   }
 
-  async listDirectories(pageSize: number, pageToken: string): Promise<Page<Directory>> {
+  /**
+   * The directory, read through a cache at most CREDENTIAL_CACHE_MS old (cleared at once by
+   * updateDirectory in this process): for checks made on every request.
+   */
+  async cachedDirectory(id: string): Promise<Directory> {
+    const dirId = checkId("directory_id", id);
+    const directory = await this.directoryCache.get(dirId, () => this.store.read.directories.get(dirId));
+    if (!directory) throw new NotFoundError(`directory ${dirId} not found`);
+    return directory;
+  }
+
+  /** With onlyIds, lists only those directories (a key limited to them). */
+  async listDirectories(pageSize: number, pageToken: string, onlyIds?: readonly string[]): Promise<Page<Directory>> {
     const size = checkPageSize(pageSize, 50, 200);
     let afterId: string | undefined;
     if (pageToken !== "") {
@@ -73,7 +89,7 @@ export class DirectoryUseCases {
       if (typeof after !== "string") throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
       afterId = checkId("page_token", after);
     }
-    const rows = await this.store.read.directories.list(size + 1, afterId);
+    const rows = await this.store.read.directories.list(size + 1, afterId, onlyIds);
     const items = rows.slice(0, size);
     const last = items.at(-1);
     return { items, nextPageToken: rows.length > size && last ? encodePageToken({ after: last.id }) : "" };
@@ -86,7 +102,7 @@ export class DirectoryUseCases {
     strict?: boolean | undefined;
   }): Promise<Directory> {
     const id = checkId("id", input.id);
-    return this.store.transact(async (repos) => {
+    const updated = await this.store.transact(async (repos) => {
       const current = await repos.directories.getForUpdate(id);
       if (!current) throw new NotFoundError(`directory ${id} not found`);
       const updated: Directory = {
@@ -100,6 +116,8 @@ export class DirectoryUseCases {
       this.scimTokenCache.clear();
       return updated;
     });
+    this.directoryCache.clear();
+    return updated;
   }
 
   async createScimToken(directoryId: string, name: string): Promise<{ token: ScimToken; secret: string }> {
@@ -160,18 +178,26 @@ export class DirectoryUseCases {
     return { directory: entry.directory, tokenId: entry.record.id };
   }
 
-  async createApiKey(name: string, scope: ApiKeyScope): Promise<{ key: ApiKey; secret: string }> {
+  /** directoryIds limits the key to those directories (each must exist); empty: a global key. */
+  async createApiKey(name: string, scope: ApiKeyScope, directoryIds: readonly string[] = []): Promise<{ key: ApiKey; secret: string }> {
+    const limitedTo = checkKeyDirectories(directoryIds);
     const issued = issueSecret("rst_key");
     const key: ApiKey = {
       id: newId(),
       name: checkName("name", name),
       scope,
+      directoryIds: limitedTo,
       secretPrefix: issued.displayPrefix,
       createdAt: new Date(),
       lastUsedAt: null,
       revokedAt: null,
     };
-    await this.store.transact((repos) => repos.apiKeys.insert(key, issued.lookup, issued.hash));
+    await this.store.transact(async (repos) => {
+      for (const id of limitedTo) {
+        if (!(await repos.directories.get(id))) throw new NotFoundError(`directory ${id} not found`);
+      }
+      await repos.apiKeys.insert(key, issued.lookup, issued.hash);
+    });
     return { key, secret: issued.value };
   }
 
@@ -203,9 +229,12 @@ export class DirectoryUseCases {
     return stored.record;
   }
 
-  /** Creates the first admin key when none is active; undefined when one already exists. */
+  /**
+   * Creates the first admin key when no global one is active (keys limited to directories
+   * cannot create directories or keys); undefined when one already exists.
+   */
   async bootstrapAdminKey(): Promise<{ key: ApiKey; secret: string } | undefined> {
-    if ((await this.store.read.apiKeys.countActive("admin")) > 0) return undefined;
+    if ((await this.store.read.apiKeys.countActiveGlobal("admin")) > 0) return undefined;
     return this.createApiKey("bootstrap", "admin");
   }
 

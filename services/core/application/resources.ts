@@ -2,8 +2,8 @@
 // the aggregates it changes (group before users, users in id order), sets their versions,
 // and appends one event per fact to the outbox in that same transaction.
 import { checkId, isId, type Directory } from "../domain/directory.ts";
-import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
-import { groupEvent, groupRef, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
+import { excerpt, InvalidInputError, NotFoundError, quote } from "../domain/errors.ts";
+import { groupEvent, groupRef, memberParts, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { newId } from "../domain/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import {
@@ -11,6 +11,7 @@ import {
   checkNotDeleted,
   checkVersion,
   groupFields,
+  nestedGroupError,
   refuseIdChange,
   sameJson,
   userFields,
@@ -220,7 +221,7 @@ export class ResourceUseCases {
         const memberCount = await repos.memberships.adjustCount(group.id, -removed.length);
         const updatedGroup: GroupRecord = { ...group, memberCount, version: group.version + 1, updatedAt: now };
         await repos.groups.update(updatedGroup);
-        groupEvents.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id] }));
+        groupEvents.push(groupEvent(updatedGroup, updatedGroup.version, "group.members_removed", { userIds: [current.id], part: 1, parts: 1 }));
         remaining.splice(remaining.findIndex((g) => g.id === group.id), 1);
         facts.push({ user: { ...current, updatedAt: now, version: ++version }, groups: [...remaining], type: "user.removed_from_group", extra: { group: groupRef(group) } });
       }
@@ -244,11 +245,15 @@ export class ResourceUseCases {
     return this.store.transact(async (repos) => {
       await this.directory(repos, dirId);
       const now = new Date();
-      const group: GroupRecord = { id: newId(), directoryId: dirId, ...fields, memberCount: 0, version: 1, createdAt: now, updatedAt: now, deletedAt: null };
+      // One group.created per part of the initial members: the group's version counts them.
+      const parts = memberParts([...new Set(memberUserIds.map((m) => m.toLowerCase()))]);
+      const group: GroupRecord = { id: newId(), directoryId: dirId, ...fields, memberCount: 0, version: parts.length, createdAt: now, updatedAt: now, deletedAt: null };
       await repos.groups.insert(group);
       const events: NewEvent[] = [];
       const created = await this.changeMembers(repos, group, { add: memberUserIds, remove: [] }, now, events, false);
-      events.unshift(groupEvent(created, 1, "group.created", { memberUserIds: [...new Set(memberUserIds.map((m) => m.toLowerCase()))] }));
+      events.unshift(
+        ...parts.map((p) => groupEvent({ ...created, version: p.part }, p.part, "group.created", { memberUserIds: p.ids, part: p.part, parts: p.parts })),
+      );
       await repos.outbox.append(events);
       return created;
     });
@@ -363,7 +368,7 @@ export class ResourceUseCases {
 
   private async directory(repos: Repositories, id: string): Promise<Directory> {
     const directory = await repos.directories.get(id);
-    if (!directory) throw new NotFoundError(`directory ${id} not found`);
+    if (!directory) throw new NotFoundError(`directory ${excerpt(id)} not found`);
     return directory;
   }
 
@@ -387,8 +392,15 @@ export class ResourceUseCases {
     const live = await repos.users.lockLive(group.directoryId, toAdd);
     if (live.length !== toAdd.length) {
       const found = new Set(live.map((u) => u.id));
-      const missing = toAdd.filter((m) => !found.has(m));
-      throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.slice(0, 5).join(", ")}`);
+      const missing = toAdd.filter((m) => !found.has(m)).slice(0, 5);
+      // Members are users only: a group given as one is named as such, not as a missing user.
+      for (const id of missing) {
+        const nested = await repos.groups.get(group.directoryId, id);
+        if (nested && !nested.deletedAt) {
+          throw nestedGroupError(id);
+        }
+      }
+      throw new InvalidInputError("invalidValue", `no such user in this directory: ${missing.join(", ")}`);
     }
     const removed = replaceAll ? await repos.memberships.removeAllExcept(group.id, toAdd) : await repos.memberships.remove(group.id, [...remove]);
     const added = await repos.memberships.add(group.directoryId, group.id, toAdd, now);
@@ -398,8 +410,11 @@ export class ResourceUseCases {
     let version = group.version;
     const ref = groupRef(group);
     const after = (v: number): GroupRecord => ({ ...group, memberCount, version: v, updatedAt: now });
-    if (groupEvents && added.length > 0) events.push(groupEvent(after(++version), version, "group.members_added", { userIds: added }));
-    if (groupEvents && removed.length > 0) events.push(groupEvent(after(++version), version, "group.members_removed", { userIds: removed }));
+    // One event per part of each list (MAX_MEMBER_IDS_PER_EVENT ids), each a version of the group.
+    for (const [type, ids] of [["group.members_added", added], ["group.members_removed", removed]] as const) {
+      if (!groupEvents || ids.length === 0) continue;
+      for (const p of memberParts(ids)) events.push(groupEvent(after(++version), version, type, { userIds: p.ids, part: p.part, parts: p.parts }));
+    }
 
     const removedUsers = await repos.users.lockLive(group.directoryId, removed);
     const versions = new Map<string, number>();
@@ -438,7 +453,7 @@ interface UserFact extends CanonicalInput {
 function checkMemberIds(ids: readonly string[]): string[] {
   if (ids.length > MAX_MEMBERS_PER_CALL) throw new InvalidInputError("tooMany", `at most ${MAX_MEMBERS_PER_CALL} members per request`);
   return ids.map((id) => {
-    if (!isId(id)) throw new InvalidInputError("invalidValue", `no such user in this directory: ${JSON.stringify(id.slice(0, 64))}`);
+    if (!isId(id)) throw new InvalidInputError("invalidValue", `no such user in this directory: ${quote(id)}`);
     return id.toLowerCase();
   });
 }
@@ -470,7 +485,7 @@ function listQuery(options: ListOptions, lenient: boolean, includeDeleted: boole
     else if (typeof token.offset === "number" && Number.isInteger(token.offset) && token.offset >= 0) offset = token.offset;
     else throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
   }
-  const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted, lenient };
+  const query = { filter, sortBy, descending: options.descending, afterId, offset, limit, includeDeleted };
   // Unsorted listings page by id (stable under inserts); sorted ones by position.
   const next = (items: Array<{ id: string }>, more: boolean): string => {
     if (!more || items.length === 0) return "";

@@ -23,7 +23,8 @@ export interface DirectoryRepository {
   /** Locks the row until the transaction ends. */
   getForUpdate(id: string): Promise<Directory | undefined>;
   update(directory: Directory): Promise<void>;
-  list(pageSize: number, afterId: string | undefined): Promise<Directory[]>;
+  /** In id order; with onlyIds, only those directories. */
+  list(pageSize: number, afterId: string | undefined, onlyIds?: readonly string[]): Promise<Directory[]>;
 }
 
 export interface ScimTokenRepository {
@@ -40,7 +41,8 @@ export interface ApiKeyRepository {
   get(id: string): Promise<ApiKey | undefined>;
   findByLookup(lookup: string): Promise<StoredSecret<ApiKey> | undefined>;
   list(): Promise<ApiKey[]>;
-  countActive(scope: ApiKeyScope): Promise<number>;
+  /** Unrevoked keys of this scope that reach every directory. */
+  countActiveGlobal(scope: ApiKeyScope): Promise<number>;
   revoke(id: string, at: Date): Promise<void>;
   touch(id: string, at: Date): Promise<void>;
 }
@@ -80,7 +82,6 @@ export interface ListQuery {
   readonly offset: number;
   readonly limit: number;
   readonly includeDeleted: boolean;
-  readonly lenient: boolean;
 }
 
 export interface ListResult<T> {
@@ -156,7 +157,11 @@ export interface AuditQuery {
 }
 
 export interface AuditRepository {
-  append(records: readonly AuditRecord[]): Promise<void>;
+  /**
+   * Inserts the records. One the database refuses for its content does not cost the others:
+   * it is left out and counted.
+   */
+  append(records: readonly AuditRecord[]): Promise<{ dropped: number }>;
   list(directoryId: string, query: AuditQuery): Promise<AuditRecord[]>;
   /** Deletes at most batch records older than cutoff; returns how many. */
   purgeBefore(cutoff: Date, batch: number): Promise<number>;

@@ -32,10 +32,25 @@ export interface ApiKey {
   readonly id: string;
   readonly name: string;
   readonly scope: ApiKeyScope;
+  /** The directories the key is limited to; empty for a global key (operators). */
+  readonly directoryIds: readonly string[];
   readonly secretPrefix: string;
   readonly createdAt: Date;
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
+}
+
+/** Whether a key may reach every directory. */
+export function isGlobalKey(key: ApiKey): boolean {
+  return key.directoryIds.length === 0;
+}
+
+export const MAX_KEY_DIRECTORIES = 100;
+
+/** The directories a new key is limited to: UUIDs, lower-cased, without repeats, bounded. */
+export function checkKeyDirectories(raw: readonly string[]): string[] {
+  if (raw.length > MAX_KEY_DIRECTORIES) throw new InvalidInputError("invalidValue", `a key may be limited to at most ${MAX_KEY_DIRECTORIES} directories`);
+  return [...new Set(raw.map((id) => checkId("directory_ids", id)))].sort();
 }
 
 const MAX_NAME = 200;

@@ -39,6 +39,31 @@ export interface NewEvent {
   readonly payload: Json;
 }
 
+/**
+ * The most member ids one event lists. A change with more (a 100,000-member group created,
+ * emptied or deleted) becomes several events, its parts, so that no event grows with a
+ * group's size: 1,000 ids are about 40 KB encoded, far below the relay's 512 KiB bound and
+ * Kafka's 1 MiB default, while a 100,000-member change still takes only 100 events.
+ */
+export const MAX_MEMBER_IDS_PER_EVENT = 1000;
+
+/** One part of a split member list: its ids, its number (1-based) and how many there are. */
+export interface MemberPart {
+  readonly ids: string[];
+  readonly part: number;
+  readonly parts: number;
+}
+
+/** Splits a change's member ids into parts of at most MAX_MEMBER_IDS_PER_EVENT (one part when empty). */
+export function memberParts(ids: readonly string[]): MemberPart[] {
+  const parts = Math.max(1, Math.ceil(ids.length / MAX_MEMBER_IDS_PER_EVENT));
+  return Array.from({ length: parts }, (_, i) => ({
+    ids: ids.slice(i * MAX_MEMBER_IDS_PER_EVENT, (i + 1) * MAX_MEMBER_IDS_PER_EVENT),
+    part: i + 1,
+    parts,
+  }));
+}
+
 export interface GroupRef {
   readonly id: string;
   readonly externalId: string | null;

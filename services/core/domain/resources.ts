@@ -1,8 +1,9 @@
 // Users and groups as the directory core keeps them: the SCIM resource as accepted (with
 // canonical attribute casing) plus the columns derived from it that queries and uniqueness
 // need. Validation of an incoming SCIM resource lives here.
-import { InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
-import { normalizeResource, type ResourceType } from "./scim/schema.ts";
+import { excerpt, InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
+import { jsonProblem } from "./json-limits.ts";
+import { normalizeResource, shapeProblem, type ResourceType } from "./scim/schema.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -57,12 +58,18 @@ function checkObject(raw: unknown, what: string): Json {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new InvalidInputError("invalidSyntax", `${what} must be a JSON object`);
   }
+  // Whoever sent it (SCIM, an RPC, a PATCH result): what is stored stays readable by every
+  // reader (depth) and storable (text).
+  const problem = jsonProblem(raw);
+  if (problem) throw new InvalidInputError(problem.kind, `${what}: ${problem.message}`);
   return raw as Json;
 }
 
-/** Canonical casing, string booleans coerced, server-owned attributes removed. */
+/** Canonical casing, string booleans coerced, shapes checked, server-owned attributes removed. */
 function prepare(resourceType: ResourceType, raw: unknown, exclude: ReadonlySet<string>): Json {
   const normalized = normalizeResource(resourceType, checkObject(raw, `a ${resourceType} resource`));
+  const shape = shapeProblem(resourceType, normalized, new Set([...SERVER_OWNED, ...exclude]));
+  if (shape !== undefined) throw new InvalidInputError("invalidValue", shape);
   const out: Json = {};
   for (const [key, value] of Object.entries(normalized)) {
     if (SERVER_OWNED.has(key) || exclude.has(key)) continue;
@@ -113,6 +120,11 @@ export function groupFields(raw: unknown): GroupFields {
   return { resource: { ...resource, displayName }, displayName, externalId: optionalString(resource, "externalId") };
 }
 
+/** The refusal of a group given as a member of a group (nested groups are not supported). */
+export function nestedGroupError(id: string): InvalidInputError {
+  return new InvalidInputError("invalidValue", `member ${excerpt(id)} is a group: nested groups are not supported, members must be users`);
+}
+
 /** The ids named by a SCIM `members` array (`[{ "value": id }]`). */
 export function memberIdsOf(raw: unknown): string[] {
   if (raw === undefined || raw === null) return [];
@@ -121,7 +133,7 @@ export function memberIdsOf(raw: unknown): string[] {
     const value = typeof member === "object" && member !== null ? (member as Json).value : undefined;
     if (typeof value !== "string" || value === "") throw new InvalidInputError("invalidValue", `members[${i}].value must be a user id`);
     if (typeof member === "object" && member !== null && (member as Json).type === "Group") {
-      throw new InvalidInputError("invalidValue", "nested groups are not supported: members must be users");
+      throw nestedGroupError(value);
     }
     return value;
   });
@@ -150,7 +162,7 @@ export function changedAttributes(before: Json, after: Json): string[] {
 }
 
 export function checkNotDeleted<T extends { deletedAt: Date | null }>(record: T | undefined, what: string, id: string): T {
-  if (!record || record.deletedAt) throw new NotFoundError(`${what} ${id} not found`);
+  if (!record || record.deletedAt) throw new NotFoundError(`${what} ${excerpt(id)} not found`);
   return record;
 }
 

@@ -1,7 +1,7 @@
 // The SCIM audit log in SQL: appended in batches, read newest first, purged by age.
 import type { AuditRepository } from "../application/store.ts";
 import type { AuditRecord } from "../domain/audit.ts";
-import type { Sql } from "./sql.ts";
+import { isDataException, type Sql } from "./sql.ts";
 
 interface AuditRow {
   id: string;
@@ -33,28 +33,48 @@ const toRecord = (r: AuditRow): AuditRecord => ({
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
+async function insert(sql: Sql, records: readonly AuditRecord[]): Promise<void> {
+  await sql(
+    `INSERT INTO scim_audit (id, directory_id, request_id, method, path, status, scim_type, latency_ms, at, request_body, response_body)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::int[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      records.map((r) => r.id),
+      records.map((r) => r.directoryId),
+      records.map((r) => r.requestId),
+      records.map((r) => r.method),
+      records.map((r) => r.path),
+      records.map((r) => r.status),
+      records.map((r) => r.scimType),
+      records.map((r) => r.latencyMs),
+      records.map((r) => r.at),
+      records.map((r) => json(r.requestBody)),
+      records.map((r) => json(r.responseBody)),
+    ],
+  );
+}
+
 export function auditRepository(sql: Sql): AuditRepository {
   return {
     async append(records) {
-      if (records.length === 0) return;
-      await sql(
-        `INSERT INTO scim_audit (id, directory_id, request_id, method, path, status, scim_type, latency_ms, at, request_body, response_body)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::int[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
-         ON CONFLICT (id) DO NOTHING`,
-        [
-          records.map((r) => r.id),
-          records.map((r) => r.directoryId),
-          records.map((r) => r.requestId),
-          records.map((r) => r.method),
-          records.map((r) => r.path),
-          records.map((r) => r.status),
-          records.map((r) => r.scimType),
-          records.map((r) => r.latencyMs),
-          records.map((r) => r.at),
-          records.map((r) => json(r.requestBody)),
-          records.map((r) => json(r.responseBody)),
-        ],
-      );
+      if (records.length === 0) return { dropped: 0 };
+      try {
+        await insert(sql, records);
+        return { dropped: 0 };
+      } catch (error) {
+        if (!isDataException(error)) throw error;
+      }
+      // Some record's values were refused: store the others one by one, leave it out.
+      let dropped = 0;
+      for (const record of records) {
+        try {
+          await insert(sql, [record]);
+        } catch (error) {
+          if (!isDataException(error)) throw error;
+          dropped++;
+        }
+      }
+      return { dropped };
     },
     async list(directoryId, query) {
       const rows = await sql<AuditRow>(

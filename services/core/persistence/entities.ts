@@ -42,6 +42,8 @@ export const ApiKeyEntity = defineEntity({
     id: p.uuid().primary(),
     name: p.text(),
     scope: p.text(),
+    // Empty for a global key.
+    directoryIds: p.array().columnType("uuid[]"),
     lookup: p.text(),
     secretHash: p.blob(),
     secretPrefix: p.text(),

@@ -87,7 +87,9 @@ async function listRows<R>(
   const params: unknown[] = [directoryId];
   const where = [`${alias}.directory_id = $1`];
   if (!query.includeDeleted) where.push(`${alias}.deleted_at IS NULL`);
-  if (query.filter) where.push(`(${compileFilter(query.filter, resourceType, params, { strict: !query.lenient })})`);
+  // Unknown attributes are refused in every mode: an empty page would claim no resource
+  // matches a filter this service cannot evaluate.
+  if (query.filter) where.push(`(${compileFilter(query.filter, resourceType, params, { strict: true })})`);
   const countParams = [...params];
   const countWhere = [...where];
   if (query.afterId !== undefined) {

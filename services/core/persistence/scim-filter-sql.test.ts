@@ -76,6 +76,26 @@ describe("compileFilter output", () => {
     expect(() => compile('members.display eq "x"', "Group")).toThrow(/members.value/);
   });
 
+  it("refuses attributes served but not stored (groups, schemas, computed meta), and keeps meta dates", () => {
+    for (const [text, type] of [
+      ['groups.display eq "x"', "User"],
+      ["groups.value pr", "User"],
+      ['groups[display eq "x"]', "User"],
+      ['groups eq "x"', "User"],
+      ['not (groups.type eq "direct")', "User"],
+      ['meta.resourceType eq "User"', "User"],
+      ['meta.location co "x"', "Group"],
+      ['meta.version eq "W/\\"1\\""', "User"],
+      ["meta pr", "Group"],
+      ["meta[created pr]", "User"],
+      ['schemas eq "urn:ietf:params:scim:schemas:core:2.0:Group"', "Group"],
+    ] as const) {
+      expect(() => compile(text, type), text).toThrow(ScimFilterError);
+    }
+    expect(compile("meta.created pr").sql).toBe("(u.created_at IS NOT NULL)");
+    expect(compile(`${ENTERPRISE_USER_SCHEMA}:manager.value pr`).sql).toContain("manager");
+  });
+
   it("compiles unknown attributes to no match, or rejects them when strict", () => {
     expect(compile('nickname eq "x" or foo eq "y"').sql).toMatch(/ OR FALSE\)$/);
     expect(() => compileFilter(parseFilter('foo eq "y"'), "User", [], { strict: true })).toThrow(ScimFilterError);

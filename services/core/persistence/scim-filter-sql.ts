@@ -43,6 +43,15 @@ const COLUMNS: Record<ResourceType, ReadonlyMap<string, { readonly column: strin
   ]),
 };
 
+// Attributes Roster serves but builds on the way out: a user's `groups` (memberships),
+// `schemas` (from the extensions held), and `meta` (the version, the public URL). They are
+// not in the stored resource, so a filter on them is refused rather than answered as if
+// they were absent; `meta.created` and `meta.lastModified` are columns and filter fine.
+const COMPUTED: Record<ResourceType, ReadonlySet<string>> = {
+  User: new Set(["groups", "schemas", "meta"]),
+  Group: new Set(["schemas", "meta"]),
+};
+
 const SQL_OP: Record<CompareOp, string> = { eq: "=", ne: "<>", gt: ">", ge: ">=", lt: "<", le: "<=", co: "LIKE", sw: "LIKE", ew: "LIKE" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -91,12 +100,20 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
   const isMembers = (t: Target) => resourceType === "Group" && t.scope === "resource" && t.extension === undefined && t.attribute.name === "members";
   const memberships = (cond?: string) => `EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ${alias}.id${cond === undefined ? "" : ` AND ${cond}`})`;
 
+  const refuseComputed = (t: ResourceTarget): void => {
+    if (t.extension !== undefined || !COMPUTED[resourceType].has(t.attribute.name)) return;
+    if (t.sub !== undefined && columnFor(resourceType, t) !== undefined) return;
+    const name = t.sub === undefined ? t.attribute.name : `${t.attribute.name}.${t.sub.name}`;
+    throw new ScimFilterError(`filtering ${resourceType === "User" ? "users" : "groups"} on "${name}" is not supported`);
+  };
+
   /** `cond` applied to the target's values, true when some value satisfies it. */
   const someValue = (t: Target, element: ElementAccess | undefined, cond: (a: Access) => string): string => {
     if (t.scope === "element") {
       if (element === undefined) throw new Error("element target outside a value filter");
       return cond(element(t.attribute));
     }
+    refuseComputed(t);
     if (isMembers(t)) return memberships(t.sub === undefined ? undefined : cond(memberElement(t.sub)));
     const column = columnFor(resourceType, t);
     if (column !== undefined) return cond(column);
@@ -170,6 +187,7 @@ export function compileFilter(filter: Filter, resourceType: ResourceType, params
         return someValue(p.target, element, (a) => compare(a, p.op, p.operand));
       case "some": {
         const t = p.target;
+        refuseComputed(t);
         if (isMembers(t)) return memberships(compile(p.plan, memberElement));
         const attr = jsonbAttr(resourceType, t);
         if (!t.attribute.multiValued) return compile(p.plan, jsonbElement(attr));

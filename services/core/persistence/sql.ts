@@ -32,3 +32,17 @@ function isViolation(error: unknown, code: string, constraint: string): boolean 
 
 export const isUniqueViolation = (error: unknown, constraint: string) => isViolation(error, "23505", constraint);
 export const isForeignKeyViolation = (error: unknown, constraint: string) => isViolation(error, "23503", constraint);
+
+/**
+ * Whether error (or one of its causes) is a Postgres data exception (SQLSTATE class 22): the
+ * statement's values were refused, so repeating it can only fail again.
+ */
+export function isDataException(error: unknown): boolean {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && typeof e === "object" && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -43,6 +43,7 @@ function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
     id: row.id,
     name: row.name,
     scope: row.scope as ApiKeyScope,
+    directoryIds: row.directoryIds,
     secretPrefix: row.secretPrefix,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt ?? null,
@@ -73,8 +74,9 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
       async update(d) {
         await em.nativeUpdate(DirectoryEntity, { id: d.id }, { name: d.name, state: d.state, strict: d.strict, updatedAt: d.updatedAt });
       },
-      async list(pageSize, afterId) {
-        const rows = await em.find(DirectoryEntity, afterId ? { id: { $gt: afterId } } : {}, {
+      async list(pageSize, afterId, onlyIds) {
+        const id = { ...(afterId ? { $gt: afterId } : {}), ...(onlyIds ? { $in: [...onlyIds] } : {}) };
+        const rows = await em.find(DirectoryEntity, afterId || onlyIds ? { id } : {}, {
           orderBy: { id: "asc" },
           limit: pageSize,
           disableIdentityMap: true,
@@ -107,7 +109,7 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
     },
     apiKeys: {
       async insert(key, lookup, secretHash) {
-        await em.insert(ApiKeyEntity, { ...key, lookup, secretHash: Buffer.from(secretHash) });
+        await em.insert(ApiKeyEntity, { ...key, directoryIds: [...key.directoryIds], lookup, secretHash: Buffer.from(secretHash) });
       },
       async get(id) {
         const row = await em.findOne(ApiKeyEntity, { id }, { disableIdentityMap: true });
@@ -121,8 +123,10 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
         const rows = await em.find(ApiKeyEntity, {}, { orderBy: { id: "asc" }, disableIdentityMap: true });
         return rows.map(toApiKey);
       },
-      async countActive(scope) {
-        return em.count(ApiKeyEntity, { scope, revokedAt: null });
+      async countActiveGlobal(scope) {
+        // A handful of rows: counted here rather than with array operators in the query.
+        const rows = await em.find(ApiKeyEntity, { scope, revokedAt: null }, { fields: ["directoryIds"], disableIdentityMap: true });
+        return rows.filter((row) => row.directoryIds.length === 0).length;
       },
       async revoke(id, at) {
         await em.nativeUpdate(ApiKeyEntity, { id }, { revokedAt: at });

@@ -1,15 +1,12 @@
 // API-key authentication for RPC callers: `authorization: Bearer rst_key_...`. Admin keys
-// may call everything; read keys only the reading RPCs.
-import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+// may call everything; read keys only the reading RPCs. Which directories a key reaches is
+// decided per method by the guard in ./authorize.ts.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { timingSafeEqual } from "node:crypto";
-import type { ApiKey } from "../domain/directory.ts";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { hasAccessRule, principalKey, type Principal } from "./authorize.ts";
 import { toConnectError } from "./errors.ts";
-
-export type Principal = { readonly kind: "apiKey"; readonly key: ApiKey } | { readonly kind: "internal" };
-
-export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "authenticated caller" });
 
 const READ_PREFIXES = ["Get", "List", "Stream", "Preview"];
 
@@ -30,6 +27,8 @@ export function bearer(header: string | null | undefined): string | undefined {
 export function authInterceptor(directories: DirectoryUseCases, internalSecret: string, logger: Logger): Interceptor {
   const internal = Buffer.from(internalSecret);
   return (next) => async (req) => {
+    // Fail closed: a method served without an access rule would reach every directory.
+    if (!hasAccessRule(req.method)) throw new ConnectError(`${req.method.name} has no access rule`, Code.PermissionDenied);
     const presented = bearer(req.header.get("authorization"));
     if (presented === undefined) {
       throw new ConnectError("missing API key: send `authorization: Bearer <key>`", Code.Unauthenticated);

@@ -96,6 +96,7 @@ export function apiKeyToPb(k: ApiKey): PbApiKey {
     id: k.id,
     name: k.name,
     scope: k.scope === "admin" ? PbApiKeyScope.ADMIN : PbApiKeyScope.READ,
+    directoryIds: [...k.directoryIds],
     secretPrefix: k.secretPrefix,
     createTime: timestampFromDate(k.createdAt),
     lastUsedTime: optionalTime(k.lastUsedAt),

@@ -4,6 +4,7 @@ import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { AuditUseCases } from "../application/audit.ts";
+import type { Logger } from "../../platform/logger.ts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   apiKeyToPb,
@@ -20,6 +21,7 @@ import {
   scimTokenToPb,
   scopeFromPb,
 } from "./convert.ts";
+import { reachableDirectories } from "./authorize.ts";
 
 export function directoryServiceImpl(directories: DirectoryUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
   return {
@@ -34,8 +36,9 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
     async getDirectory(req) {
       return { directory: directoryToPb(await directories.getDirectory(req.id)) };
     },
-    async listDirectories(req) {
-      const page = await directories.listDirectories(req.pageSize, req.pageToken);
+    async listDirectories(req, ctx) {
+      // A key limited to directories lists only those.
+      const page = await directories.listDirectories(req.pageSize, req.pageToken, reachableDirectories(ctx));
       return { directories: page.items.map(directoryToPb), nextPageToken: page.nextPageToken };
     },
     async updateDirectory(req) {
@@ -62,7 +65,7 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
       return { directory: directoryToPb(directory), tokenId };
     },
     async createApiKey(req) {
-      const { key, secret } = await directories.createApiKey(req.name, scopeFromPb(req.scope));
+      const { key, secret } = await directories.createApiKey(req.name, scopeFromPb(req.scope), req.directoryIds);
       return { key: apiKeyToPb(key), secret };
     },
     async listApiKeys() {
@@ -139,10 +142,12 @@ export function resourceServiceImpl(resources: ResourceUseCases): Partial<Servic
   };
 }
 
-export function auditServiceImpl(audit: AuditUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
+export function auditServiceImpl(audit: AuditUseCases, logger: Logger): Partial<ServiceImpl<typeof DirectoryService>> {
   return {
     async appendScimAuditRecords(req) {
-      await audit.append(req.records.map(auditRecordFromPb));
+      const { dropped } = await audit.append(req.records.map(auditRecordFromPb));
+      // Counted, never shown: the content is what the database refused.
+      if (dropped > 0) logger.error({ dropped }, "SCIM audit records refused by the database were dropped");
       return {};
     },
     async listScimAuditRecords(req) {

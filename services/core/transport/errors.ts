@@ -13,6 +13,7 @@ import {
   VersionMismatchError,
 } from "../domain/errors.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { malformedRequestError } from "./malformed-requests.ts";
 
 function codeOf(error: DomainError): Code {
   if (error instanceof NotFoundError) return Code.NotFound;
@@ -41,7 +42,7 @@ function kindOf(error: DomainError): string | undefined {
 
 /** What a Connect caller sees for any thrown error; unexpected ones are logged, not shown. */
 export function toConnectError(error: unknown, logger: Logger, procedure: string): ConnectError {
-  if (error instanceof ConnectError) return error;
+  if (error instanceof ConnectError) return malformedRequestError(error) ?? error;
   if (error instanceof DomainError) {
     const kind = kindOf(error);
     return new ConnectError(error.message, codeOf(error), kind === undefined ? undefined : { [ERROR_KIND_HEADER]: kind });

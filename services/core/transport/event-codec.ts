@@ -11,6 +11,15 @@ import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type Attri
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import { groupToPb, userToPb } from "./convert.ts";
 
+/**
+ * The largest encoded Event the relay sends: half of Kafka's default 1 MiB message limit,
+ * leaving room for the key, headers and batch framing. Membership events stay far below it by
+ * design (at most MAX_MEMBER_IDS_PER_EVENT ids each); a user event only nears it with a SCIM
+ * resource of hundreds of KiB (the 1 MiB request body limit allows that), and the relay
+ * parks such an event rather than send it.
+ */
+export const MAX_EVENT_BYTES = 512 * 1024;
+
 /** One row of `outbox_events` as the relay and EventService read it. */
 export interface StoredEvent {
   readonly seq: bigint;
@@ -122,6 +131,12 @@ function canonicalFromJson(value: unknown): CanonicalUser | undefined {
   });
 }
 
+/** A split member list's part number and count (0 and 0 in rows written before parts existed). */
+function partOf(p: Record<string, unknown>): { part: number; parts: number } {
+  const n = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1_000_000 ? v : 0);
+  return { part: n(p.part), parts: n(p.parts) };
+}
+
 function payloadOf(row: StoredEvent): Event["payload"] {
   const p = row.payload;
   if (row.subjectType === "user") {
@@ -153,15 +168,15 @@ function payloadOf(row: StoredEvent): Event["payload"] {
     const group = groupToPb(groupFromSnapshot(obj(p.group)));
     switch (row.type) {
       case "group.created":
-        return { case: "groupCreated", value: create(ev.GroupCreatedSchema, { group, memberUserIds: strings(p.memberUserIds) }) };
+        return { case: "groupCreated", value: create(ev.GroupCreatedSchema, { group, memberUserIds: strings(p.memberUserIds), ...partOf(p) }) };
       case "group.updated":
         return { case: "groupUpdated", value: create(ev.GroupUpdatedSchema, { group, changedAttributes: strings(p.changedAttributes) }) };
       case "group.deleted":
         return { case: "groupDeleted", value: create(ev.GroupDeletedSchema, { group }) };
       case "group.members_added":
-        return { case: "groupMembersAdded", value: create(ev.GroupMembersAddedSchema, { group, userIds: strings(p.userIds) }) };
+        return { case: "groupMembersAdded", value: create(ev.GroupMembersAddedSchema, { group, userIds: strings(p.userIds), ...partOf(p) }) };
       case "group.members_removed":
-        return { case: "groupMembersRemoved", value: create(ev.GroupMembersRemovedSchema, { group, userIds: strings(p.userIds) }) };
+        return { case: "groupMembersRemoved", value: create(ev.GroupMembersRemovedSchema, { group, userIds: strings(p.userIds), ...partOf(p) }) };
     }
   }
   // A type this build does not know (written by a newer core): the envelope still travels.

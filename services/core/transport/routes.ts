@@ -6,10 +6,14 @@ import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
+import { accessGuard, type Guard } from "./authorize.ts";
+import { DIRECTORY_ACCESS, EVENT_ACCESS } from "./access-rules.ts";
 import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
 import type { AuditUseCases } from "../application/audit.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { toConnectError } from "./errors.ts";
+import { refuseMalformedRequests } from "./malformed-requests.ts";
+import { inputInterceptor } from "./input.ts";
 import { eventServiceImpl, type EventServiceDeps } from "./event-service.ts";
 
 export interface CoreDeps {
@@ -17,7 +21,7 @@ export interface CoreDeps {
   readonly resources: ResourceUseCases;
   readonly audit: AuditUseCases;
   /** MappingService; absent, the service is not served. */
-  readonly mapping?: { routes(router: ConnectRouter): void } | undefined;
+  readonly mapping?: { routes(router: ConnectRouter, guard: Guard): void } | undefined;
   readonly metrics?: Metrics | undefined;
   readonly logger: Logger;
   readonly internalSecret: string;
@@ -73,17 +77,24 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
     ...(deps.metrics ? [metricsInterceptor(deps.metrics)] : []),
     errorInterceptor(deps.logger),
     authInterceptor(deps.directories, deps.internalSecret, deps.logger),
+    inputInterceptor(),
   ];
 }
 
 export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
+  // Every service goes through the guard: the access rule of each method runs before it.
+  const guard = accessGuard(deps.directories);
   return (router) => {
-    router.service(DirectoryService, {
-      ...directoryServiceImpl(deps.directories),
-      ...resourceServiceImpl(deps.resources),
-      ...auditServiceImpl(deps.audit),
-    });
-    deps.mapping?.routes(router);
-    if (deps.events) router.service(EventService, eventServiceImpl({ ...deps.events, directories: deps.directories }));
+    router.service(
+      DirectoryService,
+      guard(DirectoryService, DIRECTORY_ACCESS, {
+        ...directoryServiceImpl(deps.directories),
+        ...resourceServiceImpl(deps.resources),
+        ...auditServiceImpl(deps.audit, deps.logger),
+      }),
+    );
+    deps.mapping?.routes(router, guard);
+    if (deps.events) router.service(EventService, guard(EventService, EVENT_ACCESS, eventServiceImpl({ ...deps.events, directories: deps.directories })));
+    refuseMalformedRequests(router.handlers);
   };
 }

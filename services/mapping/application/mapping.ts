@@ -237,9 +237,13 @@ export class MappingUseCases {
     const ids = [...new Set(deltas.map((d) => d.userId))];
     const after = await repos.memberships.groupRefsOf(ids);
     const events: NewEvent[] = [];
+    // One rule set per version for the whole change (a 100,000-member group deleted is
+    // 100,000 deltas; the provider preset, version 0, is not cached across calls).
+    const sets = new Map<number, ReturnType<RuleSets["get"]>>();
     for (const delta of deltas) {
       const version = running ? announcedVersion(running, delta.userId) : current;
-      const { set, mapper } = await this.ruleSets.get(repos, directoryId, version);
+      if (!sets.has(version)) sets.set(version, this.ruleSets.get(repos, directoryId, version));
+      const { set, mapper } = await sets.get(version)!;
       if (set.roleRules.length === 0) continue;
       const user = await repos.users.get(directoryId, delta.userId);
       if (!user || user.deletedAt) continue;

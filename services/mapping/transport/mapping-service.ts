@@ -5,6 +5,8 @@ import type { Store } from "../../core/application/store.ts";
 import { InvalidInputError } from "../../core/domain/errors.ts";
 import { expectedVersionFromPb } from "../../core/transport/convert.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { MAPPING_ACCESS } from "../../core/transport/access-rules.ts";
+import type { Guard } from "../../core/transport/authorize.ts";
 import { MappingUseCases } from "../application/mapping.ts";
 import { RemapRunner, type RemapOptions } from "../application/remap.ts";
 import { canonicalUserToPb, fieldSourceToPb, mappingToPb, presetToPb, remapJobToPb, roleRulesFromPb, rulesFromPb } from "./convert.ts";
@@ -55,8 +57,8 @@ export function mappingServiceImpl(deps: MappingDeps): Partial<ServiceImpl<typeo
 export interface MappingModule {
   readonly mapping: MappingUseCases;
   readonly remap: RemapRunner;
-  /** Registers MappingService on a Connect router (behind the core's interceptors). */
-  routes(router: ConnectRouter): void;
+  /** Registers MappingService on a Connect router (behind the core's interceptors and access guard). */
+  routes(router: ConnectRouter, guard: Guard): void;
   /** Resumes the jobs a previous process left running. */
   start(): Promise<void>;
   /** Stops after the batches in flight; unfinished jobs resume on the next start. */
@@ -70,8 +72,8 @@ export function createMapping(store: Store, logger?: Logger, options: RemapOptio
   return {
     mapping,
     remap,
-    routes(router) {
-      router.service(MappingService, mappingServiceImpl({ mapping }));
+    routes(router, guard) {
+      router.service(MappingService, guard(MappingService, MAPPING_ACCESS, mappingServiceImpl({ mapping })));
     },
     async start() {
       const resumed = await remap.resume();

@@ -4,7 +4,7 @@
 
 import { InvalidInputError } from "../errors.ts";
 
-export type ScimFilterErrorType = "invalidFilter" | "invalidPath" | "invalidSyntax";
+export type ScimFilterErrorType = "invalidFilter" | "invalidPath" | "invalidSyntax" | "invalidValue";
 
 export class ScimFilterError extends InvalidInputError {
   override name = "ScimFilterError";

@@ -9,6 +9,7 @@
 // grammar is small; a recursive-descent parser over the string is shorter than the wrapper.
 
 import type { AttrRef, CompareOp, Filter, FilterValue, PatchPath } from "./ast.ts";
+import { isStorableText } from "../json-limits.ts";
 import { ScimFilterError, type ScimFilterErrorType } from "./filter-error.ts";
 import { evaluatePlan, planFilter, type PlanOptions } from "./filter-eval.ts";
 import type { ResourceType } from "./schema.ts";
@@ -195,18 +196,22 @@ class Parser {
       while (i < this.text.length && this.text[i] !== "\"") i += this.text[i] === "\\" ? 2 : 1;
       if (i >= this.text.length) this.fail("a closing quote for the string", start);
       this.pos = i + 1;
+      let value: string;
       try {
-        return JSON.parse(this.text.slice(start, this.pos)) as string;
+        value = JSON.parse(this.text.slice(start, this.pos)) as string;
       } catch {
         this.fail("a valid JSON string", start);
       }
+      // Escapes can spell what the request itself may not carry (json-limits.ts).
+      if (!isStorableText(value)) throw new ScimFilterError("strings must not contain U+0000 or unpaired UTF-16 surrogates", "invalidValue", start);
+      return value;
     }
     while (!this.atEnd() && !WS.test(this.peek()) && this.peek() !== ")" && this.peek() !== "]") this.pos++;
     const bare = this.text.slice(start, this.pos);
     const lower = bare.toLowerCase();
     if (lower === "true" || lower === "false") return lower === "true";
     if (lower === "null") return null;
-    if (JSON_NUMBER.test(bare)) return Number(bare);
+    if (JSON_NUMBER.test(bare) && Number.isFinite(Number(bare))) return Number(bare);
     if (this.lenient && bare !== "") return bare;
     return this.fail("a value (a quoted string, a number, true, false or null)", start);
   }

@@ -433,6 +433,16 @@ describe("mutability", () => {
     expect(e).toBeInstanceOf(MutabilityError);
   });
 
+  it.each([
+    ["groups with an empty value", { op: "remove", path: "groups", value: "" }],
+    ["groups with a value matching none", { op: "remove", path: "groups", value: [{ value: "nope" }] }],
+    ["a sub-attribute of groups", { op: "remove", path: "groups.display" }],
+    ["meta", { op: "remove", path: "meta" }],
+    ["the manager's read-only displayName", { op: "remove", path: `${ENT}:manager.displayName` }],
+  ])("refuses a remove of %s in every mode (RFC 7644 3.5.2.2)", (_, op) => {
+    for (const lenient of [true, false]) expect(scimTypeOf(() => patchUser([op], lenient))).toBe("mutability");
+  });
+
   it("accepts re-sending unchanged read-only values", () => {
     const r = patchUser([{ op: "replace", value: { id: "u1", meta: user().meta } }], false);
     expect(r.changed).toBe(false);

@@ -231,6 +231,11 @@ function applyAt(ctx: Context, op: OpName, pathText: string, value: unknown): vo
   if (!resolved.extension && attribute.name === "schemas") return applyToSchemasAttribute(ctx, op, value);
   if (ctx.resourceType === "Group" && attribute.name === "members") return applyToMembers(ctx, op, path, value);
 
+  // RFC 7644 3.5.2.2: removing a read-only attribute (or part of one) is a mutability
+  // error in every mode, whether or not the value given would have matched anything.
+  if (op === "remove" && (attribute.mutability === "readOnly" || sub?.mutability === "readOnly")) {
+    fail("mutability", `"${sub === undefined ? attribute.name : `${attribute.name}.${sub.name}`}" is read-only`);
+  }
   const container = containerOf(ctx, resolved);
   const old = container[attribute.name];
   const target: Target = { resolved, attribute, sub, filter: path.filter };

@@ -142,9 +142,10 @@ export const USER_SCHEMA_DEF: SchemaDef = {
       "groups",
       [
         str("value", ro),
-        attr("$ref", "reference", { ...ro, referenceTypes: ["User", "Group"] }),
+        // Roster's groups hold users only, so a user's groups are all direct ones.
+        attr("$ref", "reference", { ...ro, referenceTypes: ["Group"] }),
         str("display", ro),
-        str("type", { ...ro, canonicalValues: ["direct", "indirect"] }),
+        str("type", { ...ro, canonicalValues: ["direct"] }),
       ],
       { multiValued: true, mutability: "readOnly" },
     ),
@@ -183,9 +184,10 @@ export const GROUP_SCHEMA_DEF: SchemaDef = {
       "members",
       [
         str("value", { mutability: "immutable" }),
-        attr("$ref", "reference", { mutability: "immutable", referenceTypes: ["User", "Group"] }),
+        // Members are users: nested groups are not supported.
+        attr("$ref", "reference", { mutability: "immutable", referenceTypes: ["User"] }),
         str("display", ro),
-        str("type", { mutability: "immutable", canonicalValues: ["User", "Group"] }),
+        str("type", { mutability: "immutable", canonicalValues: ["User"] }),
       ],
       { multiValued: true },
     ),
@@ -355,4 +357,78 @@ export function normalizeResource(resourceType: ResourceType, json: Record<strin
   const core = lookup.get(schemasFor(resourceType).core.id.toLowerCase())!;
   const extensions = new Map([...lookup].filter(([urn]) => urn !== schemasFor(resourceType).core.id.toLowerCase()));
   return normalizeObject(core, json, extensions);
+}
+
+// ---------------------------------------------------------------------------------------
+// Shapes of incoming resources
+
+/** What is wrong with one value of an attribute (after normalisation), or undefined. */
+function singleValueProblem(def: AttributeDef, value: unknown, elementOfMany: boolean): string | undefined {
+  switch (def.type) {
+    case "complex": {
+      // Entra sends a manager as its bare id (docs/scim.md); never an element of a list.
+      if (!elementOfMany && typeof value === "string" && findSubAttribute(def, "value") !== undefined) return undefined;
+      if (!isObject(value)) return "must be an object of sub-attributes";
+      for (const [key, sub] of Object.entries(value)) {
+        const subDef = findSubAttribute(def, key);
+        const problem = subDef === undefined ? undefined : valueProblem(subDef, sub);
+        if (problem) return `.${subDef!.name} ${problem}`;
+      }
+      return undefined;
+    }
+    case "boolean":
+      return typeof value === "boolean" ? undefined : "must be a boolean";
+    case "integer":
+      return Number.isInteger(value) ? undefined : "must be an integer";
+    case "decimal":
+      return typeof value === "number" ? undefined : "must be a number";
+    case "string":
+    case "reference":
+    case "binary":
+    case "dateTime":
+      return typeof value === "string" ? undefined : "must be a string";
+  }
+}
+
+function valueProblem(def: AttributeDef, value: unknown): string | undefined {
+  // RFC 7643 section 2.5: null is unassigned.
+  if (value === null) return undefined;
+  if (!def.multiValued) return singleValueProblem(def, value, false);
+  if (!Array.isArray(value)) return "must be an array";
+  for (const element of value) {
+    const problem = element === null ? "must not hold null" : singleValueProblem(def, element, true);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * Whether the attributes this service knows have the shape their definitions give, in a
+ * resource normalizeResource returned; a message naming the first that does not, else
+ * undefined. Unknown attributes are not judged (they are kept as sent), nor read-only ones
+ * or those named in `skip` (dropped before storage). String booleans were coerced already.
+ */
+export function shapeProblem(resourceType: ResourceType, resource: Record<string, unknown>, skip: ReadonlySet<string>): string | undefined {
+  const lookup = LOOKUP[resourceType];
+  const coreId = schemasFor(resourceType).core.id;
+  const core = lookup.get(coreId.toLowerCase())!;
+  const check = (attrs: ReadonlyMap<string, AttributeDef>, obj: Record<string, unknown>, prefix: string): string | undefined => {
+    for (const [key, value] of Object.entries(obj)) {
+      const def = attrs.get(key.toLowerCase());
+      if (def === undefined || def.mutability === "readOnly" || (prefix === "" && skip.has(def.name))) continue;
+      const problem = valueProblem(def, value);
+      if (problem) return `${prefix}${def.name}${problem.startsWith(".") ? "" : " "}${problem}`;
+    }
+    return undefined;
+  };
+  for (const [key, value] of Object.entries(resource)) {
+    const urn = canonicalSchemaUrn(key);
+    if (urn === undefined || urn === coreId) continue;
+    const ext = lookup.get(urn.toLowerCase());
+    if (ext === undefined || value === null) continue;
+    if (!isObject(value)) return `${urn} must be an object of its attributes`;
+    const problem = check(ext, value, `${urn}:`);
+    if (problem) return problem;
+  }
+  return check(core, resource, "");
 }

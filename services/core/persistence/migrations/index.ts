@@ -3,6 +3,8 @@ import { Migration0001Initial } from "./0001-initial.ts";
 import { Migration0002Relay } from "./0002-relay.ts";
 import { Migration0003Mapping } from "./0003-mapping.ts";
 import { Migration0004Audit } from "./0004-audit.ts";
+import { Migration0005ApiKeyDirectories } from "./0005-api-key-directories.ts";
+import { Migration0006RelayParking } from "./0006-relay-parking.ts";
 import { Migration0007EventFloors } from "./0007-event-floors.ts";
 
 // Applied in this order; never edit a migration once it has shipped, add a new one.
@@ -11,5 +13,7 @@ export const migrations: MigrationObject[] = [
   { name: "0002-relay", class: Migration0002Relay },
   { name: "0003-mapping", class: Migration0003Mapping },
   { name: "0004-audit", class: Migration0004Audit },
+  { name: "0005-api-key-directories", class: Migration0005ApiKeyDirectories },
+  { name: "0006-relay-parking", class: Migration0006RelayParking },
   { name: "0007-event-floors", class: Migration0007EventFloors },
 ];

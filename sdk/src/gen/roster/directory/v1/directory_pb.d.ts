@@ -460,6 +460,13 @@ export declare type ApiKey = Message<"roster.directory.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp revoke_time = 7;
    */
   revokeTime?: Timestamp | undefined;
+
+  /**
+   * The directories the key is limited to; empty for a global key.
+   *
+   * @generated from field: repeated string directory_ids = 8;
+   */
+  directoryIds: string[];
 };
 
 /**
@@ -481,6 +488,14 @@ export declare type CreateApiKeyRequest = Message<"roster.directory.v1.CreateApi
    * @generated from field: roster.directory.v1.ApiKeyScope scope = 2;
    */
   scope: ApiKeyScope;
+
+  /**
+   * Limits the key to these directories (at most 100, each existing); empty makes a
+   * global key. Only a global admin key may create keys.
+   *
+   * @generated from field: repeated string directory_ids = 3;
+   */
+  directoryIds: string[];
 };
 
 /**
@@ -1899,7 +1914,9 @@ export enum DirectoryState {
   ACTIVE = 1,
 
   /**
-   * Refuses SCIM traffic; data and events kept.
+   * Refuses SCIM traffic, and RPC writes to its users, groups, memberships and mapping
+   * (FAILED_PRECONDITION); reads, events and SCIM token management still work; data and
+   * events kept.
    *
    * @generated from enum value: DIRECTORY_STATE_SUSPENDED = 2;
    */

@@ -17,6 +17,14 @@ export declare const file_roster_events_v1_events: GenFile;
  * The envelope published to Kafka (message value, keyed by subject_id) and served by
  * EventService.
  *
+ * Size bound: no event grows with a group's size. An event that lists member ids lists at
+ * most 1,000; a change with more is split into parts, each its own event with its own
+ * sequence on the group's stream, written in the same transaction (see `part` and `parts` in
+ * GroupCreated, GroupMembersAdded and GroupMembersRemoved). The relay never sends an encoded
+ * Event over 512 KiB: such an event, or one the broker refuses for good, parks its subject
+ * (that event and the subject's later ones wait, every other subject's events flow) until an
+ * operator releases it.
+ *
  * @generated from message roster.events.v1.Event
  */
 export declare type Event = Message<"roster.events.v1.Event"> & {
@@ -423,9 +431,26 @@ export declare type GroupCreated = Message<"roster.events.v1.GroupCreated"> & {
   group?: Group | undefined;
 
   /**
+   * The initial members: this part's share of them.
+   *
    * @generated from field: repeated string member_user_ids = 2;
    */
   memberUserIds: string[];
+
+  /**
+   * This event's part of one change whose member ids were split (at most 1,000 ids per
+   * part): 1..parts, on consecutive sequences of the group, every part of the same type and
+   * written in the same transaction. The change is complete once part == parts. 0 in events
+   * written before parts existed (their list was whole).
+   *
+   * @generated from field: int32 part = 3;
+   */
+  part: number;
+
+  /**
+   * @generated from field: int32 parts = 4;
+   */
+  parts: number;
 };
 
 /**
@@ -481,9 +506,26 @@ export declare type GroupMembersAdded = Message<"roster.events.v1.GroupMembersAd
   group?: Group | undefined;
 
   /**
+   * This part's share of the members added.
+   *
    * @generated from field: repeated string user_ids = 2;
    */
   userIds: string[];
+
+  /**
+   * This event's part of one change whose member ids were split (at most 1,000 ids per
+   * part): 1..parts, on consecutive sequences of the group, every part of the same type and
+   * written in the same transaction. The change is complete once part == parts. 0 in events
+   * written before parts existed (their list was whole).
+   *
+   * @generated from field: int32 part = 3;
+   */
+  part: number;
+
+  /**
+   * @generated from field: int32 parts = 4;
+   */
+  parts: number;
 };
 
 /**
@@ -502,9 +544,26 @@ export declare type GroupMembersRemoved = Message<"roster.events.v1.GroupMembers
   group?: Group | undefined;
 
   /**
+   * This part's share of the members removed.
+   *
    * @generated from field: repeated string user_ids = 2;
    */
   userIds: string[];
+
+  /**
+   * This event's part of one change whose member ids were split (at most 1,000 ids per
+   * part): 1..parts, on consecutive sequences of the group, every part of the same type and
+   * written in the same transaction. The change is complete once part == parts. 0 in events
+   * written before parts existed (their list was whole).
+   *
+   * @generated from field: int32 part = 3;
+   */
+  part: number;
+
+  /**
+   * @generated from field: int32 parts = 4;
+   */
+  parts: number;
 };
 
 /**
