@@ -23,7 +23,7 @@ import { createRosterClients } from "../sdk/src/index.ts";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
-import { kafkaPublisher } from "../services/relay/publisher.ts";
+import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { Relay } from "../services/relay/relay.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
@@ -49,7 +49,8 @@ const { directory } = await clients.directory.createDirectory({ name: "bench", p
 const directoryId = directory!.id;
 const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 const topic = uniqueName("bench-stream");
-const publisher = kafkaPublisher({ brokers, clientId: "bench-stream-relay", topics: [topic], partitions: 6, logger });
+// The publisher the relay role uses.
+const publisher = platformaticPublisher({ brokers, clientId: "bench-stream-relay", topics: [topic], partitions: 6, logger });
 const relay = new Relay({ pool, publisher, logger, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 600_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
 
 /** Writes a backlog of unpublished events: EVENTS / 10 users x 10 updates, realistic payloads. */
