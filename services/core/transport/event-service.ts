@@ -23,7 +23,8 @@ export interface EventServiceDeps {
   readonly streamPollMs: number;
 }
 
-const STREAM_PAGE = 500;
+// As large as the relay's default batch: a stream catching up reads one page per batch.
+const STREAM_PAGE = 1000;
 
 export function encodeCursor(position: bigint): string {
   return encodePageToken({ p: position.toString() });
@@ -131,9 +132,12 @@ export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<ty
       const filter = filterOf(req.filter);
       const from = await readFrom(deps.log, directoryId, req.cursor, req.startTime);
       const signal = AbortSignal.any([ctx.signal, deps.closing]);
+      // Only a filtered stream needs the head: to move past positions that matched nothing.
+      // Unfiltered, a short page ends at the head already, and the query is saved per page.
+      const filtered = filter.types.length > 0 || filter.subjectId !== undefined || from.startTime !== undefined;
       while (!signal.aborted) {
         const generation = deps.notifier?.generation;
-        const head = await deps.log.headPosition(directoryId);
+        const head = filtered ? await deps.log.headPosition(directoryId) : 0n;
         const page = await deps.log.list({ directoryId, afterPosition: from.after, startTime: from.startTime, ...filter, limit: STREAM_PAGE });
         // A reader slower than the cleanup is told, never carried over the hole.
         await refuseIfExpired(deps.log, directoryId, from);
