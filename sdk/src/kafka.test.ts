@@ -186,4 +186,50 @@ describe("createLifecycleConsumer against the broker", () => {
     await expect.poll(() => seen, { timeout: 20_000 }).toEqual([good.id]);
     expect(skipped).toEqual(["0:missing CloudEvents header ce_id"]);
   });
+
+  it("waits for topics that do not exist yet, never creating them, then reads them", async () => {
+    const topic = uniqueName("roster-sdk-later");
+    const waiting: string[][] = [];
+    const seen: string[] = [];
+    const c = createLifecycleConsumer(kafka, {
+      groupId: uniqueName("roster-sdk-group"),
+      topics: [topic],
+      topicPollMs: 200,
+      onWaitingForTopics: (missing) => waiting.push(missing),
+      onEvent: (e) => void seen.push(e.id),
+    });
+    consumers.push(c);
+    const started = c.start();
+    await expect.poll(() => waiting.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    expect(waiting[0]).toEqual([topic]);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Still absent: the broker would have auto-created it with its default partition count.
+      expect(await admin.listTopics()).not.toContain(topic);
+      await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+      const event = userEvent(DIR, "user-later", 1, "userCreated");
+      await send(topic, [event]);
+      await started;
+      await expect.poll(() => seen, { timeout: 20_000 }).toEqual([event.id]);
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      expect(metadata.topics[0]!.partitions).toHaveLength(6);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it("stop() while waiting for topics ends start() without creating them", async () => {
+    const topic = uniqueName("roster-sdk-never");
+    const c = createLifecycleConsumer(kafka, { groupId: uniqueName("roster-sdk-group"), topics: [topic], topicPollMs: 100, onEvent: () => {} });
+    const started = c.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await c.stop();
+    await started;
+    await expect(c.stopped).resolves.toBeUndefined();
+    const admin = kafka.admin();
+    await admin.connect();
+    expect(await admin.listTopics()).not.toContain(topic);
+    await admin.disconnect();
+  });
 });

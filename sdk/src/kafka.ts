@@ -119,14 +119,23 @@ export interface LifecycleConsumerOptions {
    */
   invalidMessages?: "stop" | "skip";
   onInvalid?: (error: LifecycleMessageError, context: { topic: string; partition: number; offset: string }) => void;
-  /** Extra kafkajs consumer settings. */
-  consumerConfig?: Omit<ConsumerConfig, "groupId">;
+  /**
+   * Told while start() waits for topics that do not exist yet (Roster creates them when it
+   * first publishes); default: wait quietly. Polled every `topicPollMs` (default 1 s).
+   */
+  onWaitingForTopics?: (missing: string[]) => void;
+  topicPollMs?: number;
+  /** Extra kafkajs consumer settings. Topic auto-creation is always off. */
+  consumerConfig?: Omit<ConsumerConfig, "groupId" | "allowAutoTopicCreation">;
 }
 
 export interface LifecycleConsumer {
   /** The kafkajs consumer, for metrics and events. */
   readonly consumer: Consumer;
-  /** Connects, subscribes and starts consuming; resolves once running. */
+  /**
+   * Waits until every topic exists (never creating one), then connects, subscribes and starts
+   * consuming; resolves once running. stop() while waiting resolves it without starting.
+   */
   start(): Promise<void>;
   /**
    * Settles when the consumer stops: resolves after stop(), rejects with the error that
@@ -149,7 +158,9 @@ export interface LifecycleConsumer {
  */
 export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumerOptions): LifecycleConsumer {
   const topics = options.topics ?? [LIFECYCLE_TOPICS.users, LIFECYCLE_TOPICS.groups];
-  const consumer = kafka.consumer({ ...options.consumerConfig, groupId: options.groupId });
+  // A consumer's metadata request must not create a topic: the broker would create it with
+  // its own defaults (partition count, retention) instead of the ones Roster's topics have.
+  const consumer = kafka.consumer({ ...options.consumerConfig, groupId: options.groupId, allowAutoTopicCreation: false });
   const checker = new DeliveryChecker({ dedupeWindow: options.dedupeWindow ?? 10_000, checkSequence: options.checkSequence ?? true });
   let failure: unknown;
   let stopping: Promise<void> | undefined;
@@ -183,6 +194,8 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
     stopped,
     stop,
     async start() {
+      await waitForTopics();
+      if (stopping) return;
       await consumer.connect();
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
       await consumer.run({
@@ -211,6 +224,24 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
       });
     },
   };
+
+  // The admin client never auto-creates topics (kafkajs sets allowAutoTopicCreation: false
+  // for it), so listing them is a safe probe.
+  async function waitForTopics(): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (;;) {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t));
+        if (missing.length === 0 || stopping) return;
+        options.onWaitingForTopics?.(missing);
+        await new Promise<void>((resolve) => setTimeout(resolve, options.topicPollMs ?? 1_000));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
 
   // Stops consuming without marking the offending message consumed: the partition is paused
   // at once (so nothing after the hole is handed over), the disconnect runs outside the
