@@ -6,6 +6,7 @@
 //
 // The ORM, pg, Kafka and logging modules are loaded only by the commands that use them, so
 // `--help` and usage errors answer at once.
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type pg from "pg";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -316,7 +317,8 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
   return 0;
 }
 
-if (import.meta.main) {
+// Run directly (not imported); import.meta.main would need Node 24.2.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       if (code !== SERVING) process.exit(code);

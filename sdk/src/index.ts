@@ -8,6 +8,9 @@ export type { BackoffOptions } from "./backoff.ts";
 export { subscribe } from "./subscribe.ts";
 export type { DeliveredEvent, SubscribeOptions } from "./subscribe.ts";
 
+export { CursorStoreError, fileCursorStore, memoryCursorStore } from "./cursor-store.ts";
+export type { CursorStore } from "./cursor-store.ts";
+
 export { SequenceGapError } from "./ordering.ts";
 export { ResyncRequiredError } from "./resync.ts";
 
