@@ -232,4 +232,36 @@ describe("createLifecycleConsumer against the broker", () => {
     expect(await admin.listTopics()).not.toContain(topic);
     await admin.disconnect();
   });
+
+  it("says when it has caught up: everything the partitions held at start handled, then live", async () => {
+    const events = Array.from({ length: 30 }, (_, i) => userEvent(DIR, `user-cu-${i % 7}`, Math.floor(i / 7) + 1));
+    const topic = await topicWith(events);
+    const group = uniqueName("roster-sdk-group");
+    const first = consume(topic, group);
+    let seenWhenCaughtUp = -1;
+    first.c.caughtUp.then(() => (seenWhenCaughtUp = first.seen.length), () => {});
+    await first.c.start();
+    await first.c.caughtUp;
+    expect(seenWhenCaughtUp).toBe(events.length);
+    // Live after that: a new event still arrives.
+    await send(topic, [userEvent(DIR, "user-cu-live", 1)]);
+    await first.until(events.length + 1);
+    await first.c.stop();
+
+    // A member of the same group with nothing new to read is caught up at once.
+    const second = consume(topic, group);
+    await second.c.start();
+    await second.c.caughtUp;
+    expect(second.seen).toHaveLength(0);
+    await second.c.stop();
+
+    // One that stops before catching up is told so.
+    const third = consume(await topicWith([userEvent(DIR, "user-cu-stop", 1)]), uniqueName("roster-sdk-group"));
+    const never = createLifecycleConsumer(kafka, { groupId: uniqueName("roster-sdk-group"), topics: [uniqueName("roster-sdk-absent")], onEvent: () => {} });
+    const starting = never.start();
+    await never.stop();
+    await starting;
+    await expect(never.caughtUp).rejects.toThrow(/stopped before it caught up/);
+    await third.c.stop();
+  });
 });
