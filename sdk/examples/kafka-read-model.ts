@@ -58,6 +58,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   });
   process.once("SIGINT", () => void consumer.stop());
   process.once("SIGTERM", () => void consumer.stop());
+  // Readiness: the mirror holds everything published before this process started.
+  consumer.caughtUp.then(
+    () => console.log("caught up; following live"),
+    () => {},
+  );
   consumer
     .start()
     .then(() => consumer.stopped)

@@ -116,7 +116,8 @@ describe("the packed SDK in a consumer project", () => {
     const active = listed.filter((u) => u.id === c!.id);
     expect(active).toHaveLength(1);
     const summary = `${listed.length} users (1 active), 0 groups`;
-    await expect.poll(() => mirror.lines.at(-1) ?? "", { timeout: 60_000 }).toContain(summary);
+    await expect.poll(() => mirror.lines.filter((l) => l.startsWith("user.")).at(-1) ?? "", { timeout: 60_000 }).toContain(summary);
+    expect(mirror.lines).toContain("caught up; following live");
     expect(worker.lines.filter((l) => l.startsWith("revoking"))).toHaveLength(2);
     // Node's own warnings (kafkajs trips TimeoutNegativeWarning on Node 24) are not failures.
     const failures = (out: { errors: string[] }) => out.errors.join("").split("\n").filter((l) => l.trim() !== "" && !/Warning|--trace-warnings|Timeout duration/.test(l));
