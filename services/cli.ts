@@ -6,12 +6,13 @@
 //
 // The ORM, pg, Kafka and logging modules are loaded only by the commands that use them, so
 // `--help` and usage errors answer at once.
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type pg from "pg";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import type { Orm } from "./core/persistence/database.ts";
 import type { DirectoryUseCases } from "./core/application/directories.ts";
-import { checkId } from "./core/domain/directory.ts";
+import { checkId, type ApiKey, type Directory, type ScimToken } from "./core/domain/directory.ts";
 import { DomainError } from "./core/domain/errors.ts";
 
 export const USAGE = `usage: roster <command> [options]
@@ -115,6 +116,22 @@ async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>): Prom
   } finally {
     await pool.end();
   }
+}
+
+// Directories, keys and tokens print as the API spells them (proto3 JSON: `createTime`,
+// `PROVIDER_KIND_OKTA`, `SCOPE_ADMIN`...), so what the CLI shows is what a client reads.
+// Loaded by the commands that print them, like everything heavy here.
+async function apiForms() {
+  const [{ toJson }, pb, convert] = await Promise.all([
+    import("@bufbuild/protobuf"),
+    import("@roster/sdk/gen/roster/directory/v1/directory_pb.js"),
+    import("./core/transport/convert.ts"),
+  ]);
+  return {
+    asDirectory: (d: Directory) => toJson(pb.DirectorySchema, convert.directoryToPb(d)),
+    asApiKey: (k: ApiKey) => toJson(pb.ApiKeySchema, convert.apiKeyToPb(k)),
+    asScimToken: (t: ScimToken) => toJson(pb.ScimTokenSchema, convert.scimTokenToPb(t)),
+  };
 }
 
 function print(value: unknown): void {
@@ -245,20 +262,20 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       const name = need(values.name, "--name");
       return async ({ directories }) => {
         const { key, secret } = await directories.createApiKey(name, scope, directoryOption);
-        print({ key, secret });
+        print({ key: (await apiForms()).asApiKey(key), secret });
         process.stderr.write("The secret is shown once; store it now.\n");
       };
     },
-    "api-key list": () => async ({ directories }) => print(await directories.listApiKeys()),
+    "api-key list": () => async ({ directories }) => print((await directories.listApiKeys()).map((await apiForms()).asApiKey)),
     "api-key revoke": () => {
       const id = need(arg, "ID");
       noMore();
-      return async ({ directories }) => print(await directories.revokeApiKey(id));
+      return async ({ directories }) => print((await apiForms()).asApiKey(await directories.revokeApiKey(id)));
     },
     "directory create": () => {
       const name = need(values.name, "--name");
       const provider = need(values.provider, "--provider");
-      return async ({ directories }) => print(await directories.createDirectory({ name, provider, strict: values.strict }));
+      return async ({ directories }) => print((await apiForms()).asDirectory(await directories.createDirectory({ name, provider, strict: values.strict })));
     },
     "directory list": () => async ({ directories }) => {
       const all = [];
@@ -268,40 +285,40 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         all.push(...page.items);
         token = page.nextPageToken;
       } while (token !== "");
-      print(all);
+      print(all.map((await apiForms()).asDirectory));
     },
     "directory get": () => {
       const id = need(arg, "ID");
       noMore();
-      return async ({ directories }) => print(await directories.getDirectory(id));
+      return async ({ directories }) => print((await apiForms()).asDirectory(await directories.getDirectory(id)));
     },
     "directory suspend": () => {
       const id = need(arg, "ID");
       noMore();
-      return async ({ directories }) => print(await directories.updateDirectory({ id, state: "suspended" }));
+      return async ({ directories }) => print((await apiForms()).asDirectory(await directories.updateDirectory({ id, state: "suspended" })));
     },
     "directory activate": () => {
       const id = need(arg, "ID");
       noMore();
-      return async ({ directories }) => print(await directories.updateDirectory({ id, state: "active" }));
+      return async ({ directories }) => print((await apiForms()).asDirectory(await directories.updateDirectory({ id, state: "active" })));
     },
     "scim-token create": () => {
       const directory = need(oneDirectory, "--directory");
       return async ({ directories }) => {
         const { token, secret } = await directories.createScimToken(directory, values.name ?? "scim");
-        print({ token, secret });
+        print({ token: (await apiForms()).asScimToken(token), secret });
         process.stderr.write("The secret is shown once; give it to the IdP now.\n");
       };
     },
     "scim-token list": () => {
       const directory = need(oneDirectory, "--directory");
-      return async ({ directories }) => print(await directories.listScimTokens(directory));
+      return async ({ directories }) => print((await directories.listScimTokens(directory)).map((await apiForms()).asScimToken));
     },
     "scim-token revoke": () => {
       const directory = need(oneDirectory, "--directory");
       const id = need(arg, "ID");
       noMore();
-      return async ({ directories }) => print(await directories.revokeScimToken(directory, id));
+      return async ({ directories }) => print((await apiForms()).asScimToken(await directories.revokeScimToken(directory, id)));
     },
     "outbox lag": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
@@ -378,7 +395,8 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
   return 0;
 }
 
-if (import.meta.main) {
+// Run directly (not imported); import.meta.main would need Node 24.2.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       if (code !== SERVING) process.exit(code);

@@ -6,6 +6,7 @@
 //   ROSTER_URL=... ROSTER_API_KEY=... ROSTER_DIRECTORY_ID=... node sdk/examples/read-model.ts
 //
 // In your service, import from "@roster/sdk" instead of "../src/index.ts".
+import { fileURLToPath } from "node:url";
 import { createRosterClients, groupOf, subscribe, UserState, type Event, type Group, type RosterClients, type User } from "../src/index.ts";
 
 export class DirectoryMirror {
@@ -91,7 +92,8 @@ function env(name: string): string {
   return value;
 }
 
-if (import.meta.main) {
+// Run directly (not imported). import.meta.main would need Node 24.2.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const clients = createRosterClients({ baseUrl: env("ROSTER_URL"), apiKey: env("ROSTER_API_KEY") });
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());

@@ -2,21 +2,21 @@
 // grants in your system. Follows the event stream, persists its cursor after each handled
 // event (so a restart resumes without loss), and stops loudly on a sequence gap.
 //
+// It reads every event, not only the leavers: a type filter makes each subject's sequence
+// sparse, which turns gap checking off, and a missed deactivation is exactly the gap that
+// matters here. The cursor file is written atomically, and a file that cannot be read stops
+// the worker instead of starting over (which would revoke everyone again).
+//
 //   ROSTER_URL=http://127.0.0.1:8080 ROSTER_API_KEY=rst_key_... ROSTER_DIRECTORY_ID=... \
 //     node sdk/examples/revocation-worker.ts
 //
 // In your service, import from "@roster/sdk" instead of "../src/index.ts".
-import { readFile, writeFile } from "node:fs/promises";
-import { createRosterClients, isEvent, subscribe, SequenceGapError, type RosterClients, type User } from "../src/index.ts";
+import { fileURLToPath } from "node:url";
+import { createRosterClients, fileCursorStore, isEvent, subscribe, SequenceGapError, type CursorStore, type RosterClients, type User } from "../src/index.ts";
 
 export interface Revoker {
   /** Must be idempotent: an event may be handled again after a crash before its cursor was saved. */
   revoke(user: User, reason: "deactivated" | "deleted"): Promise<void>;
-}
-
-export interface CursorStore {
-  load(): Promise<string | undefined>;
-  save(cursor: string): Promise<void>;
 }
 
 export async function runRevocationWorker(options: {
@@ -29,8 +29,6 @@ export async function runRevocationWorker(options: {
   const stream = subscribe(options.events, {
     directoryId: options.directoryId,
     cursor: await options.cursors.load(),
-    // Only the leaver events: sequences are sparse, so the stream does not check them.
-    filter: { types: ["user.deactivated", "user.deleted"] },
     signal: options.signal,
   });
   for await (const { event, cursor } of stream) {
@@ -41,22 +39,6 @@ export async function runRevocationWorker(options: {
   }
 }
 
-/** A cursor kept in a file; use your database in production. */
-export function fileCursorStore(path: string): CursorStore {
-  return {
-    async load() {
-      try {
-        return (await readFile(path, "utf8")).trim() || undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    async save(cursor) {
-      await writeFile(path, cursor);
-    },
-  };
-}
-
 function env(name: string): string {
   // eslint-disable-next-line no-restricted-properties -- a standalone example configured by its environment
   const value = process.env[name];
@@ -64,7 +46,8 @@ function env(name: string): string {
   return value;
 }
 
-if (import.meta.main) {
+// Run directly (not imported). import.meta.main would need Node 24.2.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const clients = createRosterClients({ baseUrl: env("ROSTER_URL"), apiKey: env("ROSTER_API_KEY") });
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());

@@ -10,6 +10,7 @@
 // The helpers below narrow the whole event (for filters and guards) and map between the
 // payload case ("userDeactivated") and the dotted type ("user.deactivated").
 import type { Group, User } from "./gen/roster/directory/v1/directory_pb.js";
+import type { CanonicalUser } from "./gen/roster/mapping/v1/mapping_pb.js";
 import type { Event } from "./gen/roster/events/v1/events_pb.js";
 
 /** The payload cases: "userCreated", "userDeactivated", "groupMembersAdded", ... */
@@ -108,4 +109,15 @@ export function userOf(event: Event): User | undefined {
 /** The group's state after a group event (every group payload carries it). */
 export function groupOf(event: Event): Group | undefined {
   return isGroupEvent(event) ? event.payload.value.group : undefined;
+}
+
+/**
+ * The user in the directory's canonical form after a user event (`CanonicalUser`: the
+ * fields the directory's mapping rules produce), or undefined for a group event or a payload
+ * that does not carry one. `userOf(event)` is the same user as Roster stores it (`User`).
+ */
+export function canonicalOf(event: Event): CanonicalUser | undefined {
+  if (!isUserEvent(event)) return undefined;
+  const value: { canonical?: CanonicalUser } = event.payload.value;
+  return value.canonical;
 }

@@ -1,12 +1,17 @@
-// @roster/sdk: the public surface. Generated messages and service descriptors are at
-// "@roster/sdk/gen/roster/{directory,mapping,events}/v1/*_pb.js"; the most used are
-// re-exported here.
+// @roster/sdk: everything a consumer touches is exported from here. The generated messages,
+// enums and service descriptors of the three APIs are re-exported whole (one copy: the
+// "@roster/sdk/gen/..." subpaths are the same modules).
 export { createRosterClients, createRosterTransport, isIdempotentMethod, isRetryableError } from "./client.ts";
 export type { RosterClientOptions, RosterClients, TransportKind } from "./client.ts";
 export type { BackoffOptions } from "./backoff.ts";
 
 export { subscribe } from "./subscribe.ts";
-export type { DeliveredEvent, SubscribeOptions } from "./subscribe.ts";
+export type { DeliveredEvent, ReconnectInfo, SubscribeOptions } from "./subscribe.ts";
+
+export { listDirectories, listEvents, listGroupMembers, listGroups, listScimAuditRecords, listUserGroups, listUsers, paginate } from "./pagination.ts";
+
+export { CursorStoreError, fileCursorStore, memoryCursorStore } from "./cursor-store.ts";
+export type { CursorStore } from "./cursor-store.ts";
 
 export { SequenceGapError } from "./ordering.ts";
 export { ResyncRequiredError } from "./resync.ts";
@@ -20,6 +25,7 @@ export {
   CLOUDEVENTS_TYPE_PREFIX,
   EVENT_TYPES,
   LIFECYCLE_TOPICS,
+  canonicalOf,
   eventCaseOf,
   eventTypeOf,
   groupOf,
@@ -31,8 +37,15 @@ export {
 } from "./events.ts";
 export type { EventCase, EventOf, EventType, GroupEventCase, PayloadOf, UserEventCase } from "./events.ts";
 
-export { DirectoryService, UserState } from "./gen/roster/directory/v1/directory_pb.js";
-export type { Group, User } from "./gen/roster/directory/v1/directory_pb.js";
-export { MappingService } from "./gen/roster/mapping/v1/mapping_pb.js";
-export { CursorExpiredDetailSchema, EventSchema, EventService, SubjectType } from "./gen/roster/events/v1/events_pb.js";
-export type { CursorExpiredDetail, Event } from "./gen/roster/events/v1/events_pb.js";
+export { toDate, toTimestamp } from "./time.ts";
+export { toJsonString, toJsonValue } from "./json.ts";
+
+// Errors: every failed call rejects with a ConnectError; `code` says what kind.
+export { Code, ConnectError } from "@connectrpc/connect";
+export type { CallOptions, Client, Transport } from "@connectrpc/connect";
+export { timestampDate, timestampFromDate, timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
+export type { Timestamp } from "@bufbuild/protobuf/wkt";
+
+export * from "./gen/roster/directory/v1/directory_pb.js";
+export * from "./gen/roster/mapping/v1/mapping_pb.js";
+export * from "./gen/roster/events/v1/events_pb.js";

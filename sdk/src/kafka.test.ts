@@ -186,4 +186,82 @@ describe("createLifecycleConsumer against the broker", () => {
     await expect.poll(() => seen, { timeout: 20_000 }).toEqual([good.id]);
     expect(skipped).toEqual(["0:missing CloudEvents header ce_id"]);
   });
+
+  it("waits for topics that do not exist yet, never creating them, then reads them", async () => {
+    const topic = uniqueName("roster-sdk-later");
+    const waiting: string[][] = [];
+    const seen: string[] = [];
+    const c = createLifecycleConsumer(kafka, {
+      groupId: uniqueName("roster-sdk-group"),
+      topics: [topic],
+      topicPollMs: 200,
+      onWaitingForTopics: (missing) => waiting.push(missing),
+      onEvent: (e) => void seen.push(e.id),
+    });
+    consumers.push(c);
+    const started = c.start();
+    await expect.poll(() => waiting.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    expect(waiting[0]).toEqual([topic]);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Still absent: the broker would have auto-created it with its default partition count.
+      expect(await admin.listTopics()).not.toContain(topic);
+      await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
+      const event = userEvent(DIR, "user-later", 1, "userCreated");
+      await send(topic, [event]);
+      await started;
+      await expect.poll(() => seen, { timeout: 20_000 }).toEqual([event.id]);
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      expect(metadata.topics[0]!.partitions).toHaveLength(6);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it("stop() while waiting for topics ends start() without creating them", async () => {
+    const topic = uniqueName("roster-sdk-never");
+    const c = createLifecycleConsumer(kafka, { groupId: uniqueName("roster-sdk-group"), topics: [topic], topicPollMs: 100, onEvent: () => {} });
+    const started = c.start();
+    await new Promise((r) => setTimeout(r, 300));
+    await c.stop();
+    await started;
+    await expect(c.stopped).resolves.toBeUndefined();
+    const admin = kafka.admin();
+    await admin.connect();
+    expect(await admin.listTopics()).not.toContain(topic);
+    await admin.disconnect();
+  });
+
+  it("says when it has caught up: everything the partitions held at start handled, then live", async () => {
+    const events = Array.from({ length: 30 }, (_, i) => userEvent(DIR, `user-cu-${i % 7}`, Math.floor(i / 7) + 1));
+    const topic = await topicWith(events);
+    const group = uniqueName("roster-sdk-group");
+    const first = consume(topic, group);
+    let seenWhenCaughtUp = -1;
+    first.c.caughtUp.then(() => (seenWhenCaughtUp = first.seen.length), () => {});
+    await first.c.start();
+    await first.c.caughtUp;
+    expect(seenWhenCaughtUp).toBe(events.length);
+    // Live after that: a new event still arrives.
+    await send(topic, [userEvent(DIR, "user-cu-live", 1)]);
+    await first.until(events.length + 1);
+    await first.c.stop();
+
+    // A member of the same group with nothing new to read is caught up at once.
+    const second = consume(topic, group);
+    await second.c.start();
+    await second.c.caughtUp;
+    expect(second.seen).toHaveLength(0);
+    await second.c.stop();
+
+    // One that stops before catching up is told so.
+    const third = consume(await topicWith([userEvent(DIR, "user-cu-stop", 1)]), uniqueName("roster-sdk-group"));
+    const never = createLifecycleConsumer(kafka, { groupId: uniqueName("roster-sdk-group"), topics: [uniqueName("roster-sdk-absent")], onEvent: () => {} });
+    const starting = never.start();
+    await never.stop();
+    await starting;
+    await expect(never.caughtUp).rejects.toThrow(/stopped before it caught up/);
+    await third.c.stop();
+  });
 });

@@ -119,20 +119,39 @@ export interface LifecycleConsumerOptions {
    */
   invalidMessages?: "stop" | "skip";
   onInvalid?: (error: LifecycleMessageError, context: { topic: string; partition: number; offset: string }) => void;
-  /** Extra kafkajs consumer settings. */
-  consumerConfig?: Omit<ConsumerConfig, "groupId">;
+  /**
+   * Told while start() waits for topics that do not exist yet (Roster creates them when it
+   * first publishes); default: wait quietly. Polled every `topicPollMs` (default 1 s).
+   */
+  onWaitingForTopics?: (missing: string[]) => void;
+  /**
+   * Called once when this member has handled every message that was in its partitions when
+   * it started (caught up; from now on it follows live). Also the `caughtUp` promise.
+   */
+  onCaughtUp?: () => void;
+  topicPollMs?: number;
+  /** Extra kafkajs consumer settings. Topic auto-creation is always off. */
+  consumerConfig?: Omit<ConsumerConfig, "groupId" | "allowAutoTopicCreation">;
 }
 
 export interface LifecycleConsumer {
   /** The kafkajs consumer, for metrics and events. */
   readonly consumer: Consumer;
-  /** Connects, subscribes and starts consuming; resolves once running. */
+  /**
+   * Waits until every topic exists (never creating one), then connects, subscribes and starts
+   * consuming; resolves once running. stop() while waiting resolves it without starting.
+   */
   start(): Promise<void>;
   /**
    * Settles when the consumer stops: resolves after stop(), rejects with the error that
    * stopped it (a SequenceGapError, a LifecycleMessageError).
    */
   readonly stopped: Promise<void>;
+  /**
+   * Resolves once this member has handled everything its assigned partitions held when it
+   * started ("caught up, now live"); rejects if the consumer stops before that.
+   */
+  readonly caughtUp: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -149,7 +168,11 @@ export interface LifecycleConsumer {
  */
 export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumerOptions): LifecycleConsumer {
   const topics = options.topics ?? [LIFECYCLE_TOPICS.users, LIFECYCLE_TOPICS.groups];
-  const consumer = kafka.consumer({ ...options.consumerConfig, groupId: options.groupId });
+  // A consumer's metadata request must not create a topic: the broker would create it with
+  // its own defaults (partition count, retention) instead of the ones Roster's topics have.
+  const consumer = kafka.consumer({ ...options.consumerConfig, groupId: options.groupId, allowAutoTopicCreation: false });
+  // Never creates topics either (kafkajs turns auto-creation off for admin clients).
+  const admin = kafka.admin();
   const checker = new DeliveryChecker({ dedupeWindow: options.dedupeWindow ?? 10_000, checkSequence: options.checkSequence ?? true });
   let failure: unknown;
   let stopping: Promise<void> | undefined;
@@ -159,14 +182,22 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
   });
   // Nobody may be listening yet; the rejection is still observable through `stopped`.
   stopped.catch(() => {});
+  const progress = caughtUpTracker(options.onCaughtUp);
+  stopped.then(
+    () => progress.abandon(new Error("the consumer stopped before it caught up")),
+    (error: unknown) => progress.abandon(error),
+  );
 
-  consumer.on(consumer.events.GROUP_JOIN, () => checker.resetSequences());
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    checker.resetSequences();
+    void assigned(event.payload.memberAssignment);
+  });
   consumer.on(consumer.events.CRASH, (event) => {
     if (!event.payload.restart) void fail(event.payload.error);
   });
 
   function stop(): Promise<void> {
-    stopping ??= consumer.disconnect().then(
+    stopping ??= Promise.all([consumer.disconnect(), admin.disconnect().catch(() => {})]).then(
       () => (failure === undefined ? settle?.resolve() : settle?.reject(failure)),
       (error: unknown) => settle?.reject(failure ?? error),
     );
@@ -181,8 +212,19 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
   return {
     consumer,
     stopped,
+    caughtUp: progress.caughtUp,
     stop,
     async start() {
+      await waitForTopics();
+      if (stopping) return;
+      await progress.measure(async () => {
+        const ends = new Map<string, bigint>();
+        for (const topic of topics) {
+          for (const p of await withRetries(() => admin.fetchTopicOffsets(topic))) ends.set(`${topic}/${p.partition}`, BigInt(p.high));
+        }
+        return ends;
+      });
+      if (stopping) return;
       await consumer.connect();
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
       await consumer.run({
@@ -194,7 +236,7 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
           } catch (error) {
             if (!(error instanceof LifecycleMessageError)) throw error;
             options.onInvalid?.(error, { topic, partition, offset: message.offset });
-            if (options.invalidMessages === "skip") return;
+            if (options.invalidMessages === "skip") return progress.handled(topic, partition, BigInt(message.offset));
             return halt(error, topic, partition);
           }
           let verdict;
@@ -204,13 +246,52 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
             if (!(error instanceof SequenceGapError)) throw error;
             return halt(error, topic, partition);
           }
-          if (verdict === "duplicate") return;
-          await options.onEvent(decoded.event, { topic, partition, offset: message.offset, headers: decoded.headers });
-          checker.accept(decoded.event);
+          if (verdict !== "duplicate") {
+            await options.onEvent(decoded.event, { topic, partition, offset: message.offset, headers: decoded.headers });
+            checker.accept(decoded.event);
+          }
+          progress.handled(topic, partition, BigInt(message.offset));
         },
       });
     },
   };
+
+  // The admin client never auto-creates topics (kafkajs sets allowAutoTopicCreation: false
+  // for it), so listing them is a safe probe.
+  async function waitForTopics(): Promise<void> {
+    await admin.connect();
+    while (!stopping) {
+      let existing: Set<string>;
+      try {
+        existing = new Set(await admin.listTopics());
+      } catch (error) {
+        if (stopping) return;
+        throw error;
+      }
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length === 0 || stopping) return;
+      options.onWaitingForTopics?.(missing);
+      await new Promise<void>((resolve) => setTimeout(resolve, options.topicPollMs ?? 1_000));
+    }
+  }
+
+  // Where this member starts in each newly assigned partition: the group's committed offset,
+  // else the start (fromBeginning) or the end of the partition.
+  async function assigned(assignment: Record<string, number[]>): Promise<void> {
+    try {
+      await progress.ready;
+      const committed = new Map<string, bigint>();
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: options.groupId, topics: Object.keys(assignment) })) {
+        for (const p of partitions) if (BigInt(p.offset) >= 0n) committed.set(`${topic}/${p.partition}`, BigInt(p.offset));
+      }
+      const fromBeginning = options.fromBeginning ?? true;
+      progress.assign(
+        Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ key: `${topic}/${partition}`, from: committed.get(`${topic}/${partition}`) ?? (fromBeginning ? 0n : undefined) }))),
+      );
+    } catch (error) {
+      if (!stopping) void fail(error);
+    }
+  }
 
   // Stops consuming without marking the offending message consumed: the partition is paused
   // at once (so nothing after the hole is handed over), the disconnect runs outside the
@@ -222,4 +303,77 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
     setImmediate(() => void stop());
     throw error;
   }
+}
+
+/** A topic just created may not have its leaders known everywhere yet: ask again, briefly. */
+async function withRetries<T>(call: () => Promise<T>, attempts = 20): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= attempts || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise<void>((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/**
+ * "Caught up": every partition assigned to this member has been handled up to the end it had
+ * when the consumer started. Partitions that start at or beyond that end count as done.
+ */
+function caughtUpTracker(onCaughtUp: (() => void) | undefined) {
+  let ends: Map<string, bigint> | undefined;
+  let pending: Set<string> | undefined;
+  const handledUpTo = new Map<string, bigint>();
+  let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  let done = false;
+  const caughtUp = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  caughtUp.catch(() => {});
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+
+  function check(): void {
+    if (done || pending === undefined || ends === undefined) return;
+    for (const key of pending) {
+      const end = ends.get(key) ?? 0n;
+      const next = (handledUpTo.get(key) ?? -1n) + 1n;
+      if (next >= end) pending.delete(key);
+    }
+    if (pending.size > 0) return;
+    done = true;
+    settle?.resolve();
+    onCaughtUp?.();
+  }
+
+  return {
+    caughtUp,
+    ready,
+    async measure(read: () => Promise<Map<string, bigint>>): Promise<void> {
+      ends = await read();
+      markReady();
+    },
+    assign(partitions: Array<{ key: string; from: bigint | undefined }>): void {
+      if (done) return;
+      pending = new Set();
+      for (const { key, from } of partitions) {
+        const end = ends?.get(key) ?? 0n;
+        // Starting at the end (no committed offset, not from the beginning) or beyond: done.
+        if (from !== undefined && from < end) {
+          pending.add(key);
+          if (!handledUpTo.has(key)) handledUpTo.set(key, from - 1n);
+        }
+      }
+      check();
+    },
+    handled(topic: string, partition: number, offset: bigint): void {
+      const key = `${topic}/${partition}`;
+      if (offset > (handledUpTo.get(key) ?? -1n)) handledUpTo.set(key, offset);
+      check();
+    },
+    abandon(error: unknown): void {
+      if (done) return;
+      done = true;
+      settle?.reject(error);
+    },
+  };
 }

@@ -12,7 +12,8 @@ import { createRosterClients, type RosterClients } from "./client.ts";
 import { subscribe } from "./subscribe.ts";
 import { createLifecycleConsumer } from "./kafka.ts";
 import { isEvent } from "./events.ts";
-import { runRevocationWorker, type CursorStore } from "../examples/revocation-worker.ts";
+import { runRevocationWorker } from "../examples/revocation-worker.ts";
+import type { CursorStore } from "./cursor-store.ts";
 import { DirectoryMirror, runReadModel } from "../examples/read-model.ts";
 
 let t: TestRoster;

@@ -25,6 +25,7 @@
 //   oldest cursor still served. Never a silent skip.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { toTimestamp } from "./time.ts";
 import type { Event, EventService } from "./gen/roster/events/v1/events_pb.js";
 import { backoffDelay, sleep, type BackoffOptions } from "./backoff.ts";
 import { DeliveryChecker } from "./ordering.ts";
@@ -35,8 +36,8 @@ export interface SubscribeOptions {
   directoryId: string;
   /** Resume after this cursor (one this iterator yielded earlier); empty: from the start or startTime. */
   cursor?: string;
-  /** Start at this time when there is no cursor. */
-  startTime?: Timestamp;
+  /** Start at this time when there is no cursor (a Date or a Timestamp). */
+  startTime?: Date | Timestamp;
   /** Server-side filter. Type filters turn sequence checking off (see checkSequence). */
   filter?: { types?: EventType[]; subjectId?: string };
   /** Ends the iteration (without error) when aborted. */
@@ -52,8 +53,27 @@ export interface SubscribeOptions {
   checkSequence?: boolean | "auto";
   /** How many recent event ids to remember for deduplication; default 10 000. */
   dedupeWindow?: number;
-  /** Told about each reconnect, for logs and metrics. */
-  onReconnect?: (info: { attempt: number; delayMs: number; error: unknown; cursor: string | undefined }) => void;
+  /**
+   * Told about each reconnect, for logs and metrics. `planned` is true when the server ended
+   * the stream itself (a graceful shutdown or a rolling restart): that is routine, not an
+   * error; `error` is then a ConnectError with code Unavailable.
+   */
+  onReconnect?: (info: ReconnectInfo) => void;
+  /**
+   * Told each time the server accepts the stream (its response headers arrived), the first
+   * time and after every reconnect (`reconnected` true): "connected again".
+   */
+  onConnected?: (info: { reconnected: boolean; cursor: string | undefined }) => void;
+}
+
+export interface ReconnectInfo {
+  /** Consecutive failed attempts so far (1 after the first failure). */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+  /** The server closed the stream itself (shutdown, restart): routine. */
+  readonly planned: boolean;
+  readonly cursor: string | undefined;
 }
 
 export interface DeliveredEvent {
@@ -90,7 +110,9 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
   const backoff: BackoffOptions = { initialMs: 200, maxMs: 10_000, ...options.backoff };
   const outer = options.signal;
   let cursor = options.cursor || undefined;
+  const startTime = toTimestamp(options.startTime);
   let failures = 0;
+  let connections = 0;
 
   while (!outer?.aborted) {
     // One controller per connection, so leaving the loop (break, throw, return) closes it.
@@ -98,15 +120,20 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
     const onAbort = () => call.abort(outer?.reason);
     outer?.addEventListener("abort", onAbort, { once: true });
     let failure: unknown;
+    let planned = false;
     try {
       const stream = client.streamEvents(
         {
           directoryId: options.directoryId,
           cursor: cursor ?? "",
-          startTime: cursor === undefined ? options.startTime : undefined,
+          startTime: cursor === undefined ? startTime : undefined,
           filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
         },
-        { signal: call.signal, timeoutMs: 0 },
+        {
+          signal: call.signal,
+          timeoutMs: 0,
+          onHeader: () => options.onConnected?.({ reconnected: connections++ > 0, cursor }),
+        },
       );
       for await (const response of stream) {
         failures = 0;
@@ -127,6 +154,7 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
       }
       // The server ended a stream that should follow live (e.g. a graceful shutdown): reconnect.
       failure = new ConnectError("event stream ended by the server", Code.Unavailable);
+      planned = true;
     } catch (error) {
       if (outer?.aborted) return;
       const resync = resyncErrorOf(error, cursor);
@@ -140,7 +168,7 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
     if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw failure;
     const delayMs = backoffDelay(failures, backoff);
     failures++;
-    options.onReconnect?.({ attempt: failures, delayMs, error: failure, cursor });
+    options.onReconnect?.({ attempt: failures, delayMs, error: failure, planned, cursor });
     try {
       await sleep(delayMs, outer);
     } catch {

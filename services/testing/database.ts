@@ -1,9 +1,39 @@
 // Each test file gets a database of its own on the shared test server, dropped at the end.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { startEmbeddedPostgres } from "../core/persistence/database.ts";
+
+export const DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 
 export function testDatabaseServerUrl(): string {
-  return process.env.ROSTER_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  return process.env.ROSTER_TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL;
+}
+
+async function answers(url: string): Promise<unknown> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return undefined;
+  } catch (error) {
+    return error ?? new Error("no answer");
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * The Postgres server the tests use: the one named by `explicitUrl` (it must answer), else
+ * the default local one when it answers, else an embedded Postgres started under `dataDir`
+ * (so `npm test` needs no Postgres installed). `stop` is set when one was started here.
+ */
+export async function ensureTestDatabaseServer(options: { explicitUrl: string | undefined; defaultUrl?: string; dataDir: string; port: number }): Promise<{ url: string; embedded: boolean; stop: () => Promise<void> }> {
+  const url = options.explicitUrl ?? options.defaultUrl ?? DEFAULT_TEST_DATABASE_URL;
+  const failure = await answers(url);
+  if (failure === undefined) return { url, embedded: false, stop: async () => {} };
+  if (options.explicitUrl !== undefined) throw new Error(`tests need Postgres at ${url} (ROSTER_TEST_DATABASE_URL)`, { cause: failure });
+  const embedded = await startEmbeddedPostgres(options.dataDir, options.port);
+  return { url: embedded.url, embedded: true, stop: () => embedded.stop() };
 }
 
 export interface TestDatabase {
