@@ -1,6 +1,6 @@
 // The Store the use cases run on, over MikroORM. Writes use the entity manager's native
 // insert/update (no unit of work to flush); rows become plain domain objects at this edge.
-import { IsolationLevel, LockMode } from "@mikro-orm/core";
+import { DeadlockException, IsolationLevel, LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
 import type { Repositories, Store } from "../application/store.ts";
@@ -140,6 +140,14 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
   };
 }
 
+const DEADLOCK_ATTEMPTS = 4;
+
+/** Postgres chose this transaction to break a deadlock (SQLSTATE 40P01); nothing of it was kept. */
+function isDeadlock(error: unknown): boolean {
+  if (error instanceof DeadlockException) return true;
+  return error !== null && typeof error === "object" && (error as { code?: unknown }).code === "40P01";
+}
+
 export class OrmStore implements Store {
   private readonly orm: Orm;
   // Statements outside a transaction (reads, one-statement writes such as a user's create)
@@ -160,8 +168,18 @@ export class OrmStore implements Store {
     await this.pool.end();
   }
 
-  transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional((em) => fn(repositories(em)));
+  async transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    // Use cases lock in a fixed order (group before users, users in id order), but deleting a
+    // user must find its groups through the user: when Postgres breaks a deadlock, the rolled-
+    // back transaction is run again from the start, a few times, instead of answering 500.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.orm.em.fork().transactional((em) => fn(repositories(em)));
+      } catch (error) {
+        if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
   }
 
   snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

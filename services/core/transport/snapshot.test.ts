@@ -136,10 +136,6 @@ async function run(directoryId: string, users: string[], groups: string[], o: Op
     // cleanly, which is part of what runs concurrently with the snapshots.
     const code = ConnectError.from(error).code;
     if ([Code.NotFound, Code.InvalidArgument, Code.AlreadyExists, Code.Aborted].includes(code)) return;
-    // A user's delete (user, then its groups) and a member change (group, then its users) can
-    // deadlock; Postgres rolls one back and it answers internal. A refused write all the same
-    // for the snapshots; any other internal error fails the test.
-    if (code === Code.Internal && t.logs.some((line) => line.includes("deadlock detected"))) return;
     throw error;
   }
 }
