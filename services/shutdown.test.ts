@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +14,7 @@ import pg from "pg";
 import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { startTestRoster } from "./testing/roster.ts";
+import { freePort } from "./testing/ports.ts";
 
 const IN_FLIGHT = 20;
 const dataDir = await mkdtemp(path.join(os.tmpdir(), "roster-shutdown-"));
@@ -22,14 +22,6 @@ const dataDir = await mkdtemp(path.join(os.tmpdir(), "roster-shutdown-"));
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Running {
   readonly child: ChildProcess;

@@ -4,7 +4,6 @@
 // Roster with its relay and the real broker, through a server restart mid-run.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestRoster, type TestRoster } from "../../services/testing/roster.ts";
 import { testKafkaBrokers, uniqueName } from "../../services/testing/kafka.ts";
 import { createRosterClients, ProviderKind, type RosterClients } from "./index.ts";
+import { freePort } from "../../services/testing/ports.ts";
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -21,14 +21,6 @@ const groupTopic = uniqueName("roster-pkg-groups");
 let t: TestRoster;
 let sdk: RosterClients;
 const children: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A consumer project: the packed SDK, its peers at the versions this repo uses, the examples. */
 async function installPackedSdk(): Promise<void> {

@@ -1,7 +1,6 @@
 // The SDK against the real thing: a Roster with its relay (real Postgres, real Kafka), users
 // and groups changed over DirectoryService, read back through subscribe() across a server
 // restart, through the Kafka consumer wrapper from the relay's topics, and by the examples.
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kafka, logLevel } from "kafkajs";
 import { startTestRoster, type TestRoster } from "../../services/testing/roster.ts";
@@ -15,19 +14,12 @@ import { isEvent } from "./events.ts";
 import { runRevocationWorker } from "../examples/revocation-worker.ts";
 import type { CursorStore } from "./cursor-store.ts";
 import { DirectoryMirror, runReadModel } from "../examples/read-model.ts";
+import { freePort } from "../../services/testing/ports.ts";
 
 let t: TestRoster;
 let sdk: RosterClients;
 const userTopic = uniqueName("roster-sdk-users");
 const groupTopic = uniqueName("roster-sdk-groups");
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   t = await startTestRoster({

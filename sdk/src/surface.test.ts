@@ -2,7 +2,6 @@
 // pagination iterators over every list RPC, Date options, canonicalOf, bigint-safe JSON,
 // and subscribe's connection hooks through a graceful server restart.
 import { randomUUID } from "node:crypto";
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestRoster, type TestRoster } from "../../services/testing/roster.ts";
 import { uniqueName } from "../../services/testing/kafka.ts";
@@ -27,19 +26,12 @@ import {
   type ReconnectInfo,
   type RosterClients,
 } from "./index.ts";
+import { freePort } from "../../services/testing/ports.ts";
 
 let t: TestRoster;
 let sdk: RosterClients;
 let directoryId: string;
 const USERS = 230;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   // The relay without a broker: it publishes the outbox to EventService only.

@@ -1,7 +1,6 @@
 // The SCIM facade's audit buffer when the core cannot take records: a facade running apart
 // from its core keeps the records, logs the outage once (not every flush), and stores them
 // when the core is back.
-import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyScope, DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
@@ -11,18 +10,11 @@ import { createLogger } from "../platform/logger.ts";
 import { queryDatabase } from "../testing/database.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { scimRequest } from "../testing/scim.ts";
+import { freePort } from "../testing/ports.ts";
 
 let t: TestRoster;
 let facade: Roster | undefined;
 const facadeLogs: string[] = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   // A fixed port, so the core comes back where the facade looks for it.

@@ -1,20 +1,12 @@
 // `npm test` on a machine without Postgres: the tests' server falls back to an embedded one
 // when nothing answers on the default address, and never when an explicit URL is given.
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { ensureTestDatabaseServer } from "./database.ts";
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from "./ports.ts";
 
 const dataDir = await mkdtemp(path.join(tmpdir(), "roster-test-pg-"));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
