@@ -64,6 +64,12 @@ export interface SubscribeOptions {
    * time and after every reconnect (`reconnected` true): "connected again".
    */
   onConnected?: (info: { reconnected: boolean; cursor: string | undefined }) => void;
+  /**
+   * Told when the subscription has delivered everything published so far and now follows
+   * live ("caught up"), once per connection: after a reconnect it is told again once the
+   * backlog of the outage is delivered. Use it for readiness ("the mirror is complete").
+   */
+  onCaughtUp?: (info: { cursor: string | undefined; reconnected: boolean }) => void;
 }
 
 export interface ReconnectInfo {
@@ -128,6 +134,7 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
           cursor: cursor ?? "",
           startTime: cursor === undefined ? startTime : undefined,
           filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
+          signalCaughtUp: options.onCaughtUp !== undefined,
         },
         {
           signal: call.signal,
@@ -139,8 +146,9 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
         failures = 0;
         const event = response.event;
         if (event === undefined) {
-          // Nothing to deliver (a keep-alive); its cursor, when present, is still progress.
+          // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
           if (response.cursor) cursor = response.cursor;
+          if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
           continue;
         }
         // Throws SequenceGapError before anything after the hole is delivered.

@@ -129,6 +129,34 @@ describe("event helpers", () => {
 });
 
 describe("subscribe's connection hooks", () => {
+  it("says once when it has delivered everything published so far, then delivers live events", async () => {
+    // Everything written so far is published (the relay may still be at it when the file starts).
+    await expect.poll(async () => (await collect(listEvents(sdk.events, { directoryId, pageSize: 1000 }))).filter((e) => e.type === "user.created").length, { timeout: 30_000 }).toBeGreaterThanOrEqual(USERS);
+    const published = (await collect(listEvents(sdk.events, { directoryId, pageSize: 1000 }))).length;
+    const controller = new AbortController();
+    const received: string[] = [];
+    const caughtUp: Array<{ at: number; reconnected: boolean; cursor: string | undefined }> = [];
+    const running = (async () => {
+      for await (const { event } of subscribe(sdk.events, {
+        directoryId,
+        signal: controller.signal,
+        onCaughtUp: (c) => caughtUp.push({ at: received.length, reconnected: c.reconnected, cursor: c.cursor }),
+      })) {
+        received.push(event.id);
+      }
+    })();
+    await expect.poll(() => caughtUp.length, { timeout: 30_000 }).toBe(1);
+    // Not before the backlog was delivered, and not after waiting for a live event.
+    expect(caughtUp[0]!.at).toBe(published);
+    expect(caughtUp[0]!.reconnected).toBe(false);
+    expect(caughtUp[0]!.cursor).toBeTruthy();
+    await sdk.directory.createUser({ directoryId, resource: { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: "live@example.com", active: true } });
+    await expect.poll(() => received.length, { timeout: 30_000 }).toBe(published + 1);
+    expect(caughtUp).toHaveLength(1);
+    controller.abort();
+    await running;
+  }, 90_000);
+
   it("reports a graceful server restart as a planned reconnect, and says when it is connected again", async () => {
     const connected: boolean[] = [];
     const reconnects: ReconnectInfo[] = [];

@@ -135,6 +135,7 @@ export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<ty
       // Only a filtered stream needs the head: to move past positions that matched nothing.
       // Unfiltered, a short page ends at the head already, and the query is saved per page.
       const filtered = filter.types.length > 0 || filter.subjectId !== undefined || from.startTime !== undefined;
+      let announced = !req.signalCaughtUp;
       while (!signal.aborted) {
         const generation = deps.notifier?.generation;
         const head = filtered ? await deps.log.headPosition(directoryId) : 0n;
@@ -150,6 +151,10 @@ export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<ty
         if (page.length < STREAM_PAGE) {
           // Nothing at or below head is left to match: the next poll starts after it.
           if (head > from.after) from.after = head;
+          if (!announced) {
+            announced = true;
+            yield { cursor: encodeCursor(from.after), caughtUp: true };
+          }
           await (deps.notifier?.wait(deps.streamPollMs, signal, generation) ?? sleep(deps.streamPollMs, signal));
         }
       }

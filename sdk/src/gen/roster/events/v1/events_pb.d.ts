@@ -838,6 +838,14 @@ export declare type StreamEventsRequest = Message<"roster.events.v1.StreamEvents
    * @generated from field: roster.events.v1.EventFilter filter = 4;
    */
   filter?: EventFilter | undefined;
+
+  /**
+   * When true, the stream sends one response without an event, with `caught_up` set, the
+   * first time it has delivered everything published so far: what follows is live.
+   *
+   * @generated from field: bool signal_caught_up = 5;
+   */
+  signalCaughtUp: boolean;
 };
 
 /**
@@ -851,16 +859,25 @@ export declare const StreamEventsRequestSchema: GenMessage<StreamEventsRequest>;
  */
 export declare type StreamEventsResponse = Message<"roster.events.v1.StreamEventsResponse"> & {
   /**
+   * Unset only on the caught-up response (see StreamEventsRequest.signal_caught_up).
+   *
    * @generated from field: roster.events.v1.Event event = 1;
    */
   event?: Event | undefined;
 
   /**
-   * The position to resume after this event.
+   * The position to resume after this event (or, caught up, after everything delivered).
    *
    * @generated from field: string cursor = 2;
    */
   cursor: string;
+
+  /**
+   * True on the one response that says the stream has caught up and now follows live.
+   *
+   * @generated from field: bool caught_up = 3;
+   */
+  caughtUp: boolean;
 };
 
 /**
