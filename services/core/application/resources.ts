@@ -217,7 +217,14 @@ export class ResourceUseCases {
   async deleteUser(directoryId: string, id: string, expectedVersion?: number): Promise<UserRecord> {
     const dirId = checkId("directory_id", directoryId);
     return this.deprovisioning(dirId, true, async (repos, gate) => {
-      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      // Groups before the user, as every member change locks them: the user's groups are
+      // found without a lock, locked in id order, then the user, and the groups read again
+      // under its lock (a group joined in between is locked last; a deadlock that can still
+      // cause is retried by the store).
+      const seen = checkNotDeleted(isId(id) ? await repos.users.get(dirId, id.toLowerCase()) : undefined, "user", id);
+      const locked = new Map<string, GroupRecord | undefined>();
+      for (const groupId of await repos.memberships.groupsOf(seen.id)) locked.set(groupId, await repos.groups.getForUpdate(dirId, groupId));
+      const current = checkNotDeleted(await repos.users.getForUpdate(dirId, seen.id), "user", id);
       checkVersion(current.version, expectedVersion, "user");
       const now = new Date();
       // Deleting an active user deprovisions them; an inactive one was counted when deactivated.
@@ -230,7 +237,7 @@ export class ResourceUseCases {
       const remaining: GroupRef[] = [];
       const groups: GroupRecord[] = [];
       for (const groupId of groupIds) {
-        const group = await repos.groups.getForUpdate(dirId, groupId);
+        const group = locked.has(groupId) ? locked.get(groupId) : await repos.groups.getForUpdate(dirId, groupId);
         if (!group) continue;
         groups.push(group);
         remaining.push(groupRef(group));
