@@ -32,7 +32,7 @@ const CONTENT_TYPES: Record<ValueFormat, string> = {
 };
 
 /** The `ce_type` of state records: one per kind, whichever event produced the state. */
-export const STATE_TYPES = { user: "io.roster.user.state", group: "io.roster.group.state" } as const;
+const STATE_TYPES = { user: "io.roster.user.state", group: "io.roster.group.state" } as const;
 
 /** The header of a state record that carries its sequence (the subject's version). */
 export const STATE_SEQUENCE_HEADER = "roster_sequence";
@@ -68,7 +68,7 @@ export function eventMessage(row: StoredEvent, event: Event, topics: LifecycleTo
  * count; null when the event deletes the subject; undefined when it has no state (a directory
  * event, or a payload this build does not know).
  */
-export function stateAfter(event: Event): SubjectState | null | undefined {
+function stateAfter(event: Event): SubjectState | null | undefined {
   const p = event.payload;
   const common = {
     directoryId: event.directoryId,
@@ -103,7 +103,7 @@ export function stateAfter(event: Event): SubjectState | null | undefined {
 }
 
 /** The state record that goes with an event, if its subject has a state topic. */
-export function stateMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage | undefined {
+function stateMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage | undefined {
   const topic = row.subjectType === "user" ? topics.userStateTopic : row.subjectType === "group" ? topics.groupStateTopic : undefined;
   if (topic === undefined) return undefined;
   const state = stateAfter(event);
