@@ -23,6 +23,7 @@ import { EventSchema, EventService, SnapshotUserSchema, type Event, type Snapsho
 import { SubjectStateSchema, type SubjectState } from "@roster/sdk/gen/roster/events/v1/state_pb.js";
 import { CanonicalUserSchema, GroupMatch, MappingService, type RoleRule } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { ConfigError, loadConfig } from "../config.ts";
+import { queryDatabase } from "../testing/database.ts";
 import { eventually, readRecords, type RawRecord, type RecordReader } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
@@ -199,7 +200,13 @@ describe("state topics", () => {
 
   beforeAll(async () => {
     dirs = [await scenario("dp-a", "alert"), await scenario("dp-b", "hold")];
-    // Deleted subjects are those the outbox has a *.deleted event for.
+    // EventService serves what the relay published: wait until it published everything.
+    await eventually(
+      async () => (await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*)::text AS n FROM outbox_events WHERE position IS NULL"))[0]!.n === "0",
+      30_000,
+      "the relay to publish every event",
+    );
+    // Deleted subjects are those with a *.deleted event.
     deleted = new Map();
     for (const dir of dirs) {
       const { events } = await t.client(EventService).listEvents({ directoryId: dir, pageSize: 1000 });
@@ -421,7 +428,12 @@ describe("value formats", () => {
     const { user } = await admin.createUser({ directoryId: dir, resource: userResource("json@example.com", { title: "quote \" backslash \\ ✨" }) });
     const { group } = await admin.createGroup({ directoryId: dir, resource: groupResource("json-group"), memberUserIds: [user!.id] });
     await admin.deleteUser({ directoryId: dir, id: user!.id });
-    const { events } = await f.client(EventService).listEvents({ directoryId: dir, pageSize: 100 });
+    // EventService serves what the relay published: wait for the last of the changes.
+    const events = await eventually(async () => {
+      const page = await f.client(EventService).listEvents({ directoryId: dir, pageSize: 100 });
+      const types = new Set(page.events.map((e) => e.type));
+      return types.has("user.deleted") && types.has("group.members_removed") && page.events;
+    });
     const eventTopicRecords = await eventually(() => {
       const got = records.records.filter((r) => (r.topic === named.users || r.topic === named.groups) && r.headers.ce_source === `/directories/${dir}`);
       return got.length >= events.length && got;
