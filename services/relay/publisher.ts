@@ -98,9 +98,15 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publisher {
       await admin.connect();
       try {
         const existing = new Set(await admin.listTopics());
-        const missing = options.topics.filter((t) => !existing.has(t));
+        const compacted = options.compactedTopics ?? [];
+        const missing = [...options.topics, ...compacted].filter((t) => !existing.has(t));
         if (missing.length > 0) {
-          await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: options.partitions })), waitForLeaders: true });
+          const topic = (name: string) => ({
+            topic: name,
+            numPartitions: options.partitions,
+            configEntries: compacted.includes(name) ? [{ name: "cleanup.policy", value: "compact" }] : [],
+          });
+          await admin.createTopics({ topics: missing.map(topic), waitForLeaders: true });
           options.logger.info({ topics: missing }, "created Kafka topics");
         }
         topicsReady = true;
