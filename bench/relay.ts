@@ -8,7 +8,9 @@
 //    Kafka client behind the Publisher port (kafkajs, @platformatic/kafka). Baselines: a bare
 //    idempotent producer of each client sending the same number of pre-encoded messages in
 //    batches of the same size (the broker's ceiling for that client); the ratio is
-//    relay/baseline. Rounds interleave the four runs; medians are printed.
+//    relay/baseline. A fifth run publishes each event's state to a compacted state topic as
+//    well (twice the records): its rate against the relay's without. Rounds interleave the
+//    runs; medians are printed.
 // 2. Latency at a steady 100 writes/s (SCIM PATCH active toggles, open loop): from the SCIM
 //    response (the commit) to the Kafka consumer's eachMessage, and to a StreamEvents
 //    client; p50/p99 (targets p99 < 250 ms and < 300 ms). The deprovisioning latency is the
@@ -52,8 +54,8 @@ function pct(values: number[], p: number): number {
 type Client = "kafkajs" | "platformatic";
 const CLIENTS: readonly Client[] = ["kafkajs", "platformatic"];
 
-function publisherFor(client: Client, topic: string): Publisher {
-  const options = { brokers, clientId: `bench-relay-${client}`, topics: [topic], partitions: PARTITIONS, logger };
+function publisherFor(client: Client, topic: string, stateTopic?: string): Publisher {
+  const options = { brokers, clientId: `bench-relay-${client}`, topics: [topic], compactedTopics: stateTopic ? [stateTopic] : [], partitions: PARTITIONS, logger };
   return client === "kafkajs" ? kafkaPublisher(options) : platformaticPublisher(options);
 }
 
@@ -73,14 +75,28 @@ async function seedBacklog(pool: pg.Pool): Promise<void> {
   await pool.query("VACUUM ANALYZE outbox_events");
 }
 
-/** Seconds the relay takes to publish the whole backlog through `client`. */
-async function relayDrain(pool: pg.Pool, client: Client): Promise<number> {
+/** Seconds the relay takes to publish the whole backlog through `client` (and, `withState`, each event's state too). */
+async function relayDrain(pool: pg.Pool, client: Client, withState = false): Promise<number> {
   await seedBacklog(pool);
   const topic = uniqueName(`bench-drain-${client}`);
-  const publisher = publisherFor(client, topic);
+  const stateTopic = withState ? `${topic}-state` : undefined;
+  const publisher = publisherFor(client, topic, stateTopic);
   // Connect (and make the topic) before the clock starts, as a running relay has.
   await publisher.publish([{ topic, key: "warm-up", value: new Uint8Array(1), headers: {} }]);
-  const relay = new Relay({ pool, publisher, logger, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 30_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
+  const relay = new Relay({
+    pool,
+    publisher,
+    logger,
+    userTopic: topic,
+    groupTopic: topic,
+    userStateTopic: stateTopic,
+    groupStateTopic: stateTopic,
+    batchSize: BATCH,
+    pollIntervalMs: 10,
+    leaseMs: 30_000,
+    retentionMs: 86_400_000,
+    cleanupIntervalMs: 3_600_000,
+  });
   await relay.tryAcquire();
   const t0 = performance.now();
   let published = 0;
@@ -147,6 +163,7 @@ async function drain(): Promise<void> {
       record(`relay ${client}`, await relayDrain(pool, client));
       record(`bare ${client}`, await bareDrain(client));
     }
+    record("relay platformatic+state", await relayDrain(pool, "platformatic", true));
   }
   await pool.end();
   await db.drop();
@@ -158,6 +175,8 @@ async function drain(): Promise<void> {
     const all = (name: string) => rates.get(name)!.map((r) => Math.round(r)).join(", ");
     out(`  ${client.padEnd(12)} relay ${Math.round(relay)} [${all(`relay ${client}`)}]  bare producer ${Math.round(bare)} [${all(`bare ${client}`)}]  relay/bare = ${(relay / bare).toFixed(2)}  (target relay >= 5000: ${relay >= 5000 ? "met" : "MISSED"})`);
   }
+  const withState = med("relay platformatic+state");
+  out(`  platformatic with state topic: relay ${Math.round(withState)} [${rates.get("relay platformatic+state")!.map((r) => Math.round(r)).join(", ")}]  with/without state = ${(withState / med("relay platformatic")).toFixed(2)}`);
   out(`  platformatic/kafkajs: relay ${(med("relay platformatic") / med("relay kafkajs")).toFixed(2)}, bare producer ${(med("bare platformatic") / med("bare kafkajs")).toFixed(2)}`);
 }
 

@@ -369,7 +369,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         });
         try {
           const result = await withPool(url, (pool) =>
-            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic }),
+            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic, formats: config.kafka.formats }),
           );
           const { eventIds: _ids, ...summary } = result;
           print({ directoryId, subjectId, fromSequence: Number(fromSequence), ...summary });

@@ -2,6 +2,14 @@
 
 export type Role = "core" | "scim" | "relay";
 
+/**
+ * A Kafka topic's value format: `protobuf` (binary, the default), `json` (protobuf's JSON
+ * mapping, CloudEvents binary mode) or `cloudevents-json` (CloudEvents structured mode).
+ */
+export type ValueFormat = "protobuf" | "json" | "cloudevents-json";
+
+const VALUE_FORMATS: readonly ValueFormat[] = ["protobuf", "json", "cloudevents-json"];
+
 export interface Config {
   readonly host: string;
   readonly port: number;
@@ -37,6 +45,11 @@ export interface Config {
     readonly clientId: string;
     readonly userTopic: string;
     readonly groupTopic: string;
+    /** The compacted state topics: each user's and group's current state, keyed by id. */
+    readonly userStateTopic: string;
+    readonly groupStateTopic: string;
+    /** Value format by topic name (each of the four topics has one). */
+    readonly formats: Readonly<Record<string, ValueFormat>>;
     /** Partitions of the lifecycle topics when the relay creates them. */
     readonly topicPartitions: number;
   };
@@ -108,6 +121,36 @@ function publicUrl(env: Env): string | undefined {
   return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
 }
 
+/** A Kafka topic name (the broker's own rule: at most 249 of [a-zA-Z0-9._-]). */
+function topic(env: Env, name: string, fallback: string): string {
+  const value = str(env, name) ?? fallback;
+  if (!/^[a-zA-Z0-9._-]{1,249}$/.test(value) || value === "." || value === "..") {
+    throw new ConfigError(`${name} must be a Kafka topic name (at most 249 of a-z A-Z 0-9 . _ -)`);
+  }
+  return value;
+}
+
+function valueFormat(env: Env, name: string): ValueFormat {
+  const value = str(env, name) ?? "protobuf";
+  if (!(VALUE_FORMATS as readonly string[]).includes(value)) throw new ConfigError(`${name} must be one of ${VALUE_FORMATS.join(", ")}`);
+  return value as ValueFormat;
+}
+
+/** The four lifecycle topics, distinct (a state topic is compacted: events must never land on one). */
+function kafkaTopics(env: Env): Pick<Config["kafka"], "userTopic" | "groupTopic" | "userStateTopic" | "groupStateTopic" | "formats"> {
+  const named = [
+    ["userTopic", "ROSTER_USER_TOPIC", "roster.lifecycle.users.v1"],
+    ["groupTopic", "ROSTER_GROUP_TOPIC", "roster.lifecycle.groups.v1"],
+    ["userStateTopic", "ROSTER_USER_STATE_TOPIC", "roster.directory.users.state.v1"],
+    ["groupStateTopic", "ROSTER_GROUP_STATE_TOPIC", "roster.directory.groups.state.v1"],
+  ] as const;
+  const topics = Object.fromEntries(named.map(([key, name, fallback]) => [key, topic(env, name, fallback)])) as Record<(typeof named)[number][0], string>;
+  if (new Set(Object.values(topics)).size !== named.length) throw new ConfigError(`${named.map(([, name]) => name).join(", ")} must name four different topics`);
+  const formats: Record<string, ValueFormat> = {};
+  for (const [key, name] of named) formats[topics[key]] = valueFormat(env, `${name}_FORMAT`);
+  return { ...topics, formats };
+}
+
 const ROLES: readonly Role[] = ["core", "scim", "relay"];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -150,8 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     kafka: {
       brokers: (str(env, "KAFKA_BROKERS") ?? "").split(",").map((b) => b.trim()).filter((b) => b !== ""),
       clientId: str(env, "KAFKA_CLIENT_ID") ?? "roster",
-      userTopic: str(env, "ROSTER_USER_TOPIC") ?? "roster.lifecycle.users.v1",
-      groupTopic: str(env, "ROSTER_GROUP_TOPIC") ?? "roster.lifecycle.groups.v1",
+      ...kafkaTopics(env),
       topicPartitions: int(env, "KAFKA_TOPIC_PARTITIONS", 6, 1, 10_000),
     },
     relay: {

@@ -1,10 +1,12 @@
 // The fault run: SCIM writes for many users while the relay is killed with SIGKILL, the
 // Kafka broker restarted and Postgres restarted; then a checker reads Kafka and
 // EventService.StreamEvents and reports, per user, lost, duplicated, reordered and gapped
-// events. Exits non-zero unless lost, reordered and gapped are all 0 and every SCIM write
-// that answered success has its event in both.
+// events. The same checker reads the compacted state topics, whose records carry the event
+// they follow: each event's state must arrive as its event does. Exits non-zero unless lost,
+// reordered and gapped are all 0 and every SCIM write that answered success has its event in
+// all three.
 //
-// The group topic refuses records over 64 KiB (its max.message.bytes), and one group is
+// The group topics (events and state) refuse records over 64 KiB (max.message.bytes), and one group is
 // written with a resource larger than that: the broker refuses its event for good. The run
 // also fails unless that subject, and only it, is parked and reported (`outbox lag`) while
 // every other subject's events keep flowing, and unless, once the topic's limit is raised and
@@ -32,6 +34,7 @@ import { createLogger } from "../../services/platform/logger.ts";
 import { startRoster } from "../../services/app.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../services/core/persistence/database.ts";
 import { outboxLag, unpark } from "../../services/relay/admin.ts";
+import { STATE_SEQUENCE_HEADER } from "../../services/relay/outbound.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -44,6 +47,8 @@ const controllerPort = kafkaPort + 5001;
 const brokers = [`127.0.0.1:${kafkaPort}`];
 const userTopic = `faults-users-${Date.now()}`;
 const groupTopic = `faults-groups-${Date.now()}`;
+const userStateTopic = `faults-users-state-${Date.now()}`;
+const groupStateTopic = `faults-groups-state-${Date.now()}`;
 /** The group topic's max.message.bytes: far above any normal group event, below the refused one's. */
 const GROUP_TOPIC_MAX_BYTES = 64 * 1024;
 const say = (msg: string) => process.stdout.write(`[faults ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -88,6 +93,8 @@ try {
     KAFKA_BROKERS: brokers.join(","),
     ROSTER_USER_TOPIC: userTopic,
     ROSTER_GROUP_TOPIC: groupTopic,
+    ROSTER_USER_STATE_TOPIC: userStateTopic,
+    ROSTER_GROUP_STATE_TOPIC: groupStateTopic,
     KAFKA_TOPIC_PARTITIONS: "6",
     ROSTER_RELAY_LEASE_MS: "1500",
     ROSTER_RELAY_POLL_MS: "50",
@@ -102,7 +109,8 @@ try {
   const directoryId = directory!.id;
   const { secret } = await admin.createScimToken({ directoryId, name: "faults" });
 
-  // The topics first, the group topic with a small record limit (see the top of the file).
+  // The topics first, the group topics with a small record limit (see the top of the file), the
+  // state topics compacted as the relay would make them.
   const kafka = new Kafka({ clientId: "faults-checker", brokers, logLevel: logLevel.NOTHING, retry: { retries: 100, maxRetryTime: 2_000 } });
   const kafkaAdmin = kafka.admin();
   await kafkaAdmin.connect();
@@ -110,6 +118,15 @@ try {
     topics: [
       { topic: userTopic, numPartitions: 6 },
       { topic: groupTopic, numPartitions: 6, configEntries: [{ name: "max.message.bytes", value: String(GROUP_TOPIC_MAX_BYTES) }] },
+      { topic: userStateTopic, numPartitions: 6, configEntries: [{ name: "cleanup.policy", value: "compact" }] },
+      {
+        topic: groupStateTopic,
+        numPartitions: 6,
+        configEntries: [
+          { name: "cleanup.policy", value: "compact" },
+          { name: "max.message.bytes", value: String(GROUP_TOPIC_MAX_BYTES) },
+        ],
+      },
     ],
     waitForLeaders: true,
   });
@@ -126,11 +143,18 @@ try {
 
   // Checkers: a Kafka consumer and an EventService stream, both from the beginning.
   const kafkaSeen: Array<{ id: string; subject: string; sequence: number }> = [];
+  // State records: the event they follow (ce_id) and its sequence (a tombstone has no value).
+  const stateSeen: Array<{ id: string; subject: string; sequence: number }> = [];
   const consumer = kafka.consumer({ groupId: `faults-checker-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
-  await consumer.subscribe({ topics: [userTopic, groupTopic], fromBeginning: true });
+  await consumer.subscribe({ topics: [userTopic, groupTopic, userStateTopic, groupStateTopic], fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ topic, message }) => {
+      if (topic === userStateTopic || topic === groupStateTopic) {
+        const header = (name: string) => String(message.headers?.[name] ?? "");
+        stateSeen.push({ id: header("ce_id"), subject: message.key!.toString(), sequence: Number(header(STATE_SEQUENCE_HEADER)) });
+        return;
+      }
       const e = fromBinary(EventSchema, message.value!);
       kafkaSeen.push({ id: e.id, subject: e.subjectId, sequence: Number(e.sequence) });
     },
@@ -305,9 +329,11 @@ try {
     for (;;) {
       const t = await truth().catch(() => undefined);
       const published = t ? Number(t.n) - parked : Number.POSITIVE_INFINITY;
-      if (t && Number(t.unpublished) === 0 && Number(t.parked) === parked && new Set(kafkaSeen.map((e) => e.id)).size >= published && new Set(streamSeen.map((e) => e.id)).size >= published) return true;
+      // Every event of this run has a state record (users and groups only; no brake is set).
+      const caughtUp = [kafkaSeen, streamSeen, stateSeen].every((seen) => new Set(seen.map((e) => e.id)).size >= published);
+      if (t && Number(t.unpublished) === 0 && Number(t.parked) === parked && caughtUp) return true;
       if (performance.now() > deadline) {
-        say(`${what}: drain timed out: ${JSON.stringify(t)}, kafka ${new Set(kafkaSeen.map((e) => e.id)).size}, stream ${new Set(streamSeen.map((e) => e.id)).size}`);
+        say(`${what}: drain timed out: ${JSON.stringify(t)}, kafka ${new Set(kafkaSeen.map((e) => e.id)).size}, stream ${new Set(streamSeen.map((e) => e.id)).size}, state ${new Set(stateSeen.map((e) => e.id)).size}`);
         return false;
       }
       await sleep(200);
@@ -327,11 +353,19 @@ try {
     parkedReport[0]!.sequence === 1 &&
     /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(parkedReport[0]!.reason) &&
     !kafkaSeen.some((e) => e.subject === refusedGroupId) &&
+    !stateSeen.some((e) => e.subject === refusedGroupId) &&
     !streamSeen.some((e) => e.subject === refusedGroupId);
   // The operator's fix: raise the topic's limit, then unpark; the group's events follow in order.
   const fixAdmin = kafka.admin();
   await fixAdmin.connect();
-  await fixAdmin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: groupTopic, configEntries: [{ name: "max.message.bytes", value: "1048588" }] }] });
+  // AlterConfigs replaces a topic's whole set: the state topic's compaction is restated.
+  await fixAdmin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      { type: 2, name: groupTopic, configEntries: [{ name: "max.message.bytes", value: "1048588" }] },
+      { type: 2, name: groupStateTopic, configEntries: [{ name: "max.message.bytes", value: "1048588" }, { name: "cleanup.policy", value: "compact" }] },
+    ],
+  });
   await fixAdmin.disconnect();
   const released = await unpark(pool, { subjectId: refusedGroupId });
   const unparkedOk = released.unparked.length === 1 && (await drain("after unpark", 0));
@@ -341,12 +375,15 @@ try {
   await consumer.disconnect();
 
   // The database is the truth: every committed event, per subject, in sequence order.
-  const rows = (await pool.query<{ id: string; subject_id: string; sequence: string }>("SELECT id, subject_id, sequence FROM outbox_events ORDER BY subject_id, sequence")).rows;
+  const rows = (await pool.query<{ id: string; subject_id: string; subject_type: string; sequence: string }>("SELECT id, subject_id, subject_type, sequence FROM outbox_events ORDER BY subject_id, sequence")).rows;
   await pool.end();
   const expected = new Map<string, string[]>();
   for (const r of rows) expected.set(r.subject_id, [...(expected.get(r.subject_id) ?? []), r.id]);
+  // The state topics: every user and group event has its state record.
+  const expectedState = new Map<string, string[]>();
+  for (const r of rows) if (r.subject_type === "user" || r.subject_type === "group") expectedState.set(r.subject_id, [...(expectedState.get(r.subject_id) ?? []), r.id]);
 
-  function check(name: string, seen: ReadonlyArray<{ id: string; subject: string; sequence: number }>) {
+  function check(name: string, seen: ReadonlyArray<{ id: string; subject: string; sequence: number }>, want: ReadonlyMap<string, string[]> = expected) {
     const ids = new Set<string>();
     let duplicated = 0;
     const bySubject = new Map<string, number[]>();
@@ -362,8 +399,8 @@ try {
     let reordered = 0;
     let gapped = 0;
     let ackedMissing = 0;
-    for (const [subject, want] of expected) {
-      lost += want.filter((id) => !ids.has(id)).length;
+    for (const [subject, events] of want) {
+      lost += events.filter((id) => !ids.has(id)).length;
       const got = bySubject.get(subject) ?? [];
       for (let i = 1; i < got.length; i++) {
         if (got[i]! < got[i - 1]!) reordered++;
@@ -378,7 +415,7 @@ try {
   }
   say(`faults: ${kills} relay SIGKILLs, ${brokerRestarts} broker restarts, ${pgRestarts} Postgres restarts; stream reconnects ${streamReconnects}`);
   say(`database: ${rows.length} events for ${expected.size} subjects`);
-  const results = [check("kafka", kafkaSeen), check("StreamEvents", streamSeen)];
+  const results = [check("kafka", kafkaSeen), check("kafka state topics", stateSeen, expectedState), check("StreamEvents", streamSeen)];
   const ok =
     results.every((r) => r.lost === 0 && r.reordered === 0 && r.gapped === 0 && r.ackedMissing === 0) &&
     parkedOk &&

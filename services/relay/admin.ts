@@ -7,7 +7,8 @@
 // only deletes the parked row: the active relay then sends the subject's events itself.
 import type pg from "pg";
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
-import { cloudEventHeaders, encodeEvent, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import { eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import { eventMessage, type LifecycleTopics } from "./outbound.ts";
 import type { OutboundMessage, Publisher } from "./publisher.ts";
 
 type Queryable = Pick<pg.Pool, "query">;
@@ -210,14 +211,13 @@ export async function outboxLag(db: Queryable): Promise<OutboxLag> {
   };
 }
 
-/** The Kafka message of a published event: what the relay sent (same topic, key, value, headers). */
-export function replayMessage(row: StoredEvent, topics: { readonly userTopic: string; readonly groupTopic: string }): OutboundMessage {
-  return {
-    topic: row.subjectType === "user" ? topics.userTopic : topics.groupTopic,
-    key: row.subjectId,
-    value: encodeEvent(eventToPb(row, row.position)),
-    headers: cloudEventHeaders(row),
-  };
+/**
+ * The Kafka message of a published event: what the relay sent to the event topic (same topic,
+ * key, value, headers). Its state record is not sent again: an old state re-sent behind a
+ * newer one would become the state topic's last word for the subject.
+ */
+export function replayMessage(row: StoredEvent, topics: LifecycleTopics): OutboundMessage {
+  return eventMessage(row, eventToPb(row, row.position), topics);
 }
 
 export interface ReplayOptions {
@@ -227,6 +227,8 @@ export interface ReplayOptions {
   readonly fromSequence?: bigint;
   readonly userTopic: string;
   readonly groupTopic: string;
+  /** Value format by topic name (default protobuf). */
+  readonly formats?: LifecycleTopics["formats"];
   /** Events per send (default 500). */
   readonly batchSize?: number;
 }

@@ -61,6 +61,7 @@ function relay(sent: Sent[], options: Partial<RelayOptions> = {}): Relay {
     async publish(messages: readonly OutboundMessage[]) {
       await kafka.publish(messages);
       for (const m of messages) {
+        if (m.value === null) throw new Error("a tombstone on an event topic");
         const e = fromBinary(EventSchema, m.value);
         sent.push({ by: holder, subject: m.key, sequence: Number(e.sequence), position: Number(e.position), id: e.id });
       }

@@ -36,7 +36,7 @@ interface Routed {
   readonly topic: string;
   readonly partition: number;
   readonly key: string;
-  readonly value: Buffer;
+  readonly value: Buffer | null;
   readonly headers: Record<string, string>;
   readonly bytes: number;
 }
@@ -106,14 +106,24 @@ async function ensureTopics(options: KafkaPublisherOptions, logger: Logger): Pro
   const admin = new Admin({ clientId: options.clientId, bootstrapBrokers: [...options.brokers], connectTimeout: 3_000, timeout: 10_000, retries: 2, retryDelay: 200 });
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = options.topics.filter((t) => !existing.has(t));
+    const compacted = options.compactedTopics ?? [];
+    const missing = [...options.topics, ...compacted].filter((t) => !existing.has(t));
     if (missing.length === 0) return;
-    await admin
-      .createTopics({ topics: missing, partitions: options.partitions, replicas: -1 })
-      .catch((error: unknown) => {
-        // Another relay made it between our listing and our request: that is what we wanted.
-        if (!(error instanceof Error) || findErrorBy(error, "apiId", "TOPIC_ALREADY_EXISTS") === null) throw error;
-      });
+    // Event topics take the broker's defaults (time-based retention); state topics keep each
+    // key's last record for good (compaction), a tombstone for delete.retention.ms.
+    const kinds = [
+      { topics: missing.filter((t) => !compacted.includes(t)), configs: [] },
+      { topics: missing.filter((t) => compacted.includes(t)), configs: [{ name: "cleanup.policy", value: "compact" }] },
+    ];
+    for (const { topics, configs } of kinds) {
+      if (topics.length === 0) continue;
+      await admin
+        .createTopics({ topics, partitions: options.partitions, replicas: -1, configs })
+        .catch((error: unknown) => {
+          // Another relay made it between our listing and our request: that is what we wanted.
+          if (!(error instanceof Error) || findErrorBy(error, "apiId", "TOPIC_ALREADY_EXISTS") === null) throw error;
+        });
+    }
     logger.info({ topics: missing }, "created Kafka topics");
   } finally {
     await admin.close();
@@ -163,13 +173,13 @@ export function platformaticPublisher(options: PlatformaticPublisherOptions): Pu
     return messages.map((m) => {
       const topic = metadata.topics.get(m.topic);
       if (!topic) throw new Error(`Kafka topic ${m.topic} is unknown to the broker`);
-      let bytes = m.key.length + m.value.byteLength + RECORD_OVERHEAD;
+      let bytes = m.key.length + (m.value?.byteLength ?? 0) + RECORD_OVERHEAD;
       for (const [k, v] of Object.entries(m.headers)) bytes += k.length + v.length + 2;
       return {
         topic: m.topic,
         partition: partitionOf(m.key, topic.partitionsCount),
         key: m.key,
-        value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+        value: m.value && Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
         headers: m.headers,
         bytes,
       };
@@ -184,7 +194,8 @@ export function platformaticPublisher(options: PlatformaticPublisherOptions): Pu
         const metadata = await p.metadata({ topics: [...new Set(messages.map((m) => m.topic))] });
         for (const request of requests(route(messages, metadata), maxPartitionBytes)) {
           await p.send({
-            messages: request.map((m) => ({ topic: m.topic, partition: m.partition, key: m.key, value: m.value, headers: m.headers })),
+            // A null value is a tombstone (the client writes it as Kafka's null, length -1).
+            messages: request.map((m) => ({ topic: m.topic, partition: m.partition, key: m.key, value: m.value as Buffer, headers: m.headers })),
           });
         }
       } catch (error) {

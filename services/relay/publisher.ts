@@ -8,7 +8,8 @@ import type { Logger } from "../platform/logger.ts";
 export interface OutboundMessage {
   readonly topic: string;
   readonly key: string;
-  readonly value: Uint8Array;
+  /** Null: a tombstone (a deleted subject on a compacted state topic). */
+  readonly value: Uint8Array | null;
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -49,7 +50,7 @@ function* chunks(messages: readonly OutboundMessage[], maxBytes: number): Genera
   let chunk: OutboundMessage[] = [];
   let bytes = 0;
   for (const m of messages) {
-    const size = m.value.byteLength + m.key.length + 200;
+    const size = (m.value?.byteLength ?? 0) + m.key.length + 200;
     if (chunk.length > 0 && bytes + size > maxBytes) {
       yield chunk;
       chunk = [];
@@ -66,6 +67,8 @@ export interface KafkaPublisherOptions {
   readonly clientId: string;
   /** Topics made on first connect when missing (with the broker's defaults otherwise). */
   readonly topics: readonly string[];
+  /** Topics made compacted (cleanup.policy=compact) when missing: the state topics. */
+  readonly compactedTopics?: readonly string[];
   readonly partitions: number;
   readonly logger: Logger;
 }
@@ -95,9 +98,15 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publisher {
       await admin.connect();
       try {
         const existing = new Set(await admin.listTopics());
-        const missing = options.topics.filter((t) => !existing.has(t));
+        const compacted = options.compactedTopics ?? [];
+        const missing = [...options.topics, ...compacted].filter((t) => !existing.has(t));
         if (missing.length > 0) {
-          await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: options.partitions })), waitForLeaders: true });
+          const topic = (name: string) => ({
+            topic: name,
+            numPartitions: options.partitions,
+            configEntries: compacted.includes(name) ? [{ name: "cleanup.policy", value: "compact" }] : [],
+          });
+          await admin.createTopics({ topics: missing.map(topic), waitForLeaders: true });
           options.logger.info({ topics: missing }, "created Kafka topics");
         }
         topicsReady = true;
@@ -125,10 +134,10 @@ export function kafkaPublisher(options: KafkaPublisherOptions): Publisher {
         // Requests stay under the broker's default 1 MiB record-batch limit whatever the
         // partition count; each is acknowledged before the next goes.
         for (const chunk of chunks(messages, MAX_REQUEST_BYTES)) {
-          const byTopic = new Map<string, Array<{ key: string; value: Buffer; headers: Record<string, string> }>>();
+          const byTopic = new Map<string, Array<{ key: string; value: Buffer | null; headers: Record<string, string> }>>();
           for (const m of chunk) {
             const list = byTopic.get(m.topic) ?? [];
-            list.push({ key: m.key, value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength), headers: { ...m.headers } });
+            list.push({ key: m.key, value: m.value && Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength), headers: { ...m.headers } });
             byTopic.set(m.topic, list);
           }
           await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });

@@ -26,16 +26,15 @@ import type pg from "pg";
 import type { Logger } from "../platform/logger.ts";
 import type { Notifier } from "../platform/notifier.ts";
 import { EVENT_COLUMNS, EVENTS_CHANNEL, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
-import { cloudEventHeaders, encodeEvent, eventToPb, MAX_EVENT_BYTES, type StoredEvent } from "../core/transport/event-codec.ts";
+import { MAX_EVENT_BYTES, type StoredEvent } from "../core/transport/event-codec.ts";
 import { lagFigures } from "./admin.ts";
+import { outboundMessages, type LifecycleTopics } from "./outbound.ts";
 import { PermanentPublishError, type OutboundMessage, type Publisher } from "./publisher.ts";
 
-export interface RelayOptions {
+export interface RelayOptions extends LifecycleTopics {
   readonly pool: pg.Pool;
   readonly publisher: Publisher;
   readonly logger: Logger;
-  readonly userTopic: string;
-  readonly groupTopic: string;
   /** Events per Kafka send and per marking transaction. */
   readonly batchSize: number;
   /** How often an idle leader looks for new rows (a NOTIFY hint wakes it sooner). */
@@ -330,13 +329,9 @@ export class Relay {
     return { batch: batch.slice(0, limit), held };
   }
 
-  private message(row: StoredEvent, position: bigint): OutboundMessage {
-    return {
-      topic: row.subjectType === "user" ? this.o.userTopic : this.o.groupTopic,
-      key: row.subjectId,
-      value: encodeEvent(eventToPb(row, position)),
-      headers: cloudEventHeaders(row),
-    };
+  /** The event and, on the state topic, its subject's state after it (outbound.ts). */
+  private messages(row: StoredEvent, position: bigint): OutboundMessage[] {
+    return outboundMessages(row, position, this.o);
   }
 
   /**
@@ -509,13 +504,14 @@ export class Relay {
     const messages: OutboundMessage[] = [];
     for (const row of batch) {
       if (parked.has(row.subjectId)) continue;
-      const m = this.message(row, base + BigInt(kept.length) + 1n);
-      if (m.value.byteLength > MAX_EVENT_BYTES) {
-        parked.set(row.subjectId, { event: row, reason: `event of ${m.value.byteLength} bytes is over the ${MAX_EVENT_BYTES}-byte bound` });
+      const ms = this.messages(row, base + BigInt(kept.length) + 1n);
+      const bytes = Math.max(...ms.map((m) => m.value?.byteLength ?? 0));
+      if (bytes > MAX_EVENT_BYTES) {
+        parked.set(row.subjectId, { event: row, reason: `event of ${bytes} bytes is over the ${MAX_EVENT_BYTES}-byte bound` });
         continue;
       }
       kept.push(row);
-      messages.push(m);
+      messages.push(...ms);
     }
     let refusal: PermanentPublishError;
     try {
@@ -533,7 +529,7 @@ export class Relay {
       if (rows.length === 0) return;
       if (!this.isLeader || epoch !== this.epoch) throw new FencedError(`relay ${this.holder} lost its lease while looking for a refused event`);
       try {
-        await this.o.publisher.publish(rows.map((r, i) => this.message(r, base + BigInt(sent.length + i) + 1n)));
+        await this.o.publisher.publish(rows.flatMap((r, i) => this.messages(r, base + BigInt(sent.length + i) + 1n)));
         sent.push(...rows);
         return;
       } catch (error) {

@@ -43,6 +43,38 @@ export async function readTopics(topics: readonly string[], brokers: readonly st
   return { messages, stop: () => consumer.disconnect() };
 }
 
+/** One record as the broker stored it: a null value is a tombstone. */
+export interface RawRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly headers: Record<string, string>;
+}
+
+export interface RecordReader {
+  readonly records: RawRecord[];
+  stop(): Promise<void>;
+}
+
+/** Consumes the topics (which must exist) from the beginning into `records`, undecoded, until stopped. */
+export async function readRecords(topics: readonly string[], brokers: readonly string[] = testKafkaBrokers()): Promise<RecordReader> {
+  const kafka = new Kafka({ clientId: "roster-test-records", brokers: [...brokers], logLevel: logLevel.NOTHING });
+  const consumer: Consumer = kafka.consumer({ groupId: uniqueName("roster-test-records"), maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+  const records: RawRecord[] = [];
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
+      records.push({ topic, partition, offset: BigInt(message.offset), key: message.key?.toString() ?? "", value: message.value, headers });
+    },
+  });
+  return { records, stop: () => consumer.disconnect() };
+}
+
 /** Resolves once check() returns a value other than undefined/false; fails after timeoutMs. */
 export async function eventually<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
