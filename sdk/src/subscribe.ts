@@ -23,6 +23,10 @@
 // - A cursor the server cannot resume after without skipping (older than the replay window,
 //   or beyond its newest event) ends the iteration with ResyncRequiredError, carrying the
 //   oldest cursor still served. Never a silent skip.
+// - With `acknowledge`, the iterator reports to Roster what the caller has applied: once the
+//   loop body that received an event has finished (the iterator is asked for the next one),
+//   that event's cursor is acknowledged (at most once per interval, and on exit). An event
+//   whose handler throws or never returns is never acknowledged.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { toTimestamp } from "./time.ts";
@@ -31,6 +35,7 @@ import { backoffDelay, sleep, type BackoffOptions } from "./backoff.ts";
 import { DeliveryChecker } from "./ordering.ts";
 import type { EventType } from "./events.ts";
 import { resyncErrorOf } from "./resync.ts";
+import { Acknowledger, type AcknowledgeOptions } from "./acknowledge.ts";
 
 export interface SubscribeOptions {
   directoryId: string;
@@ -70,6 +75,8 @@ export interface SubscribeOptions {
    * backlog of the outage is delivered. Use it for readiness ("the mirror is complete").
    */
   onCaughtUp?: (info: { cursor: string | undefined; reconnected: boolean }) => void;
+  /** Acknowledges each handled event for a registered consumer (see AcknowledgeOptions). */
+  acknowledge?: AcknowledgeOptions;
 }
 
 export interface ReconnectInfo {
@@ -119,7 +126,14 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
   const startTime = toTimestamp(options.startTime);
   let failures = 0;
   let connections = 0;
+  const acknowledger = options.acknowledge ? new Acknowledger(options.directoryId, options.acknowledge) : undefined;
+  try {
+    yield* follow();
+  } finally {
+    await acknowledger?.close();
+  }
 
+  async function* follow(): AsyncGenerator<DeliveredEvent, void, undefined> {
   while (!outer?.aborted) {
     // One controller per connection, so leaving the loop (break, throw, return) closes it.
     const call = new AbortController();
@@ -148,6 +162,8 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
         if (event === undefined) {
           // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
           if (response.cursor) cursor = response.cursor;
+          // Everything before it was handled (this generator was asked for more).
+          if (response.cursor) acknowledger?.handled(response.cursor);
           if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
           continue;
         }
@@ -157,6 +173,8 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
           continue;
         }
         yield { event, cursor: response.cursor };
+        // The caller's loop body has returned: the event is applied.
+        acknowledger?.handled(response.cursor);
         checker.accept(event);
         cursor = response.cursor;
       }
@@ -183,4 +201,5 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
       return;
     }
   }
+}
 }
