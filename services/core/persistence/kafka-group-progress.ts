@@ -36,7 +36,12 @@ export class KafkaGroupProgress {
 
   async appliedThrough(groupId: string, head: bigint): Promise<bigint | undefined> {
     const topic = this.o.userTopic;
-    const metadata = await this.reader.metadata({ topics: [topic] });
+    const metadata = await this.reader.metadata({ topics: [topic] }).catch((error: unknown) => {
+      // Nothing published yet: nothing to measure.
+      if (error instanceof Error && error.message.startsWith("Unknown topic")) return undefined;
+      throw error;
+    });
+    if (!metadata) return undefined;
     const partitions = metadata.topics.get(topic)?.partitionsCount ?? 0;
     if (partitions === 0) return undefined;
     const partitionIndexes = Array.from({ length: partitions }, (_, i) => i);

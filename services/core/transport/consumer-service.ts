@@ -18,7 +18,7 @@ export interface ConsumerServiceDeps {
   readonly log: Pick<EventLog, "globalHeadPosition">;
 }
 
-function consumerToPb(c: Consumer): PbConsumer {
+export function consumerToPb(c: Consumer): PbConsumer {
   return create(ConsumerSchema, {
     directoryId: c.directoryId ?? "",
     name: c.name,
