@@ -48,7 +48,7 @@ export function checkConsumerName(raw: string): string {
 }
 
 export function checkConsumerSpec(raw: ConsumerSpec): ConsumerSpec {
-  if (raw.owner.length > MAX_OWNER || /[\u0000-\u001f\u007f]/.test(raw.owner)) {
+  if (raw.owner.length > MAX_OWNER || [...raw.owner].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
     throw new InvalidInputError("invalidValue", `owner must be at most ${MAX_OWNER} characters, without control characters`);
   }
   const objective = raw.objectiveSeconds;

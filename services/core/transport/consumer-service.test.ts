@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { ApiKeyScope, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
-import { createLifecycleConsumer, createRosterClients, isEvent, subscribe, type RosterClients } from "../../../sdk/src/index.ts";
+import { createLifecycleConsumer, createRosterClients, isEvent, memoryCursorStore, subscribe, type RosterClients } from "../../../sdk/src/index.ts";
 import { startTestRoster, type TestRoster } from "../../testing/roster.ts";
+import { runRevocationWorker } from "../../../sdk/examples/revocation-worker.ts";
 import { testKafkaBrokers, uniqueName } from "../../testing/kafka.ts";
 import { failureOf } from "../../testing/connect.ts";
 import { encodeCursor } from "./event-service.ts";
@@ -142,6 +143,40 @@ describe("a StreamEvents consumer", () => {
   }, 30_000);
 });
 
+describe("the SDK's revocation worker example", () => {
+  it("acknowledges as its registered consumer, which shows its revocation latency", async () => {
+    const directoryId = await newDirectory();
+    await sdk.consumers.registerConsumer({ directoryId, name: "revocation-worker", owner: "security", objectiveSeconds: 300 });
+    // Its key may only read: acknowledging is allowed to a read key.
+    const { secret } = await sdk.directory.createApiKey({ name: "worker", scope: ApiKeyScope.READ, directoryIds: [directoryId] });
+    const worker = createRosterClients({ baseUrl: t.url, apiKey: secret });
+    const revoked: string[] = [];
+    const controller = new AbortController();
+    const done = runRevocationWorker({
+      events: worker.events,
+      directoryId,
+      cursors: memoryCursorStore(),
+      signal: controller.signal,
+      revoker: { revoke: async (user, reason) => void revoked.push(`${user.id}:${reason}`) },
+      acknowledge: { client: worker.consumers, consumer: "revocation-worker", intervalMs: 50 },
+    });
+    const frank = await createUser(directoryId, "frank");
+    const grace = await createUser(directoryId, "grace");
+    await sdk.directory.deactivateUser({ directoryId, id: frank });
+    await sdk.directory.deleteUser({ directoryId, id: grace });
+    await expect.poll(async () => (await sdk.consumers.getConsumer({ directoryId, name: "revocation-worker" })).consumer?.revokedUsers, { timeout: 10_000 }).toBe(2n);
+    expect(revoked).toEqual([`${frank}:deactivated`, `${grace}:deleted`]);
+    const { consumer } = await sdk.consumers.getConsumer({ directoryId, name: "revocation-worker" });
+    expect(consumer?.revocationSecondsMax).toBeGreaterThan(0);
+    expect(consumer?.revocationSecondsMax).toBeLessThan(300);
+    expect(consumer?.objectiveMissedUsers).toBe(0n);
+    console.log(`revocation-worker over StreamEvents: ${consumer?.revokedUsers} leavers, mean ${(consumer!.revocationSecondsSum / 2).toFixed(3)} s, max ${consumer!.revocationSecondsMax.toFixed(3)} s`);
+    expect(metric(await metrics(), "roster_consumer_revocation_seconds_count", `directory="${directoryId}",consumer="revocation-worker"`)).toBe(2);
+    controller.abort();
+    await done;
+  }, 30_000);
+});
+
 describe("a Kafka consumer", () => {
   it("is acknowledged by its group's committed offsets: a stalled group's leaver is listed, then revoked", async () => {
     const directoryId = await newDirectory();
@@ -241,7 +276,7 @@ describe("at scale", () => {
     await sdk.consumers.registerConsumer({ directoryId, name: "bulk", owner: "o", objectiveSeconds: 60 });
     const client = new pg.Client({ connectionString: t.database.url });
     await client.connect();
-    let base = 0n;
+    let base: bigint;
     try {
       await client.query("BEGIN");
       await client.query("SELECT 1 FROM relay_leases FOR UPDATE");
