@@ -1,5 +1,5 @@
 // Composition root: builds the roles the configuration asks for on one HTTP port.
-//   core  - DirectoryService, MappingService and EventService over Postgres
+//   core  - DirectoryService, MappingService, EventService and ConsumerService over Postgres
 //   scim  - the SCIM facade; calls the core in process, or over Connect when run alone
 //   relay - publishes the outbox to Kafka (one active relay across all processes)
 import { randomBytes, randomUUID } from "node:crypto";
