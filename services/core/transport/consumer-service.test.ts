@@ -143,6 +143,28 @@ describe("a StreamEvents consumer", () => {
   }, 30_000);
 });
 
+describe("subscribe's acknowledgements", () => {
+  it("report the last event whose handler returned when the loop ends, never the one whose handler threw", async () => {
+    const directoryId = await newDirectory();
+    await sdk.consumers.registerConsumer({ directoryId, name: "throws", owner: "o", objectiveSeconds: 60 });
+    const hana = await createUser(directoryId, "hana");
+    await sdk.directory.deactivateUser({ directoryId, id: hana });
+    let lastHandled = 0n;
+    // A long interval: only the report made when the loop ends can carry the progress.
+    const failed = await (async () => {
+      for await (const { event } of subscribe(sdk.events, { directoryId, acknowledge: { client: sdk.consumers, consumer: "throws", intervalMs: 600_000 } })) {
+        if (isEvent(event, "userDeactivated")) throw new Error("revocation failed");
+        lastHandled = event.position;
+      }
+    })().then(() => undefined, (error: unknown) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect(lastHandled).toBeGreaterThan(0n);
+    const { consumer } = await sdk.consumers.getConsumer({ directoryId, name: "throws" });
+    expect(consumer?.acknowledgedPosition).toBe(lastHandled);
+    expect((await sdk.consumers.listUnrevokedUsers({ directoryId, name: "throws", includeWithinObjective: true })).users.map((u) => u.userId)).toEqual([hana]);
+  }, 30_000);
+});
+
 describe("the SDK's revocation worker example", () => {
   it("acknowledges as its registered consumer, which shows its revocation latency", async () => {
     const directoryId = await newDirectory();
