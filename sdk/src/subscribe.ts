@@ -134,72 +134,72 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
   }
 
   async function* follow(): AsyncGenerator<DeliveredEvent, void, undefined> {
-  while (!outer?.aborted) {
-    // One controller per connection, so leaving the loop (break, throw, return) closes it.
-    const call = new AbortController();
-    const onAbort = () => call.abort(outer?.reason);
-    outer?.addEventListener("abort", onAbort, { once: true });
-    let failure: unknown;
-    let planned = false;
-    try {
-      const stream = client.streamEvents(
-        {
-          directoryId: options.directoryId,
-          cursor: cursor ?? "",
-          startTime: cursor === undefined ? startTime : undefined,
-          filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
-          signalCaughtUp: options.onCaughtUp !== undefined,
-        },
-        {
-          signal: call.signal,
-          timeoutMs: 0,
-          onHeader: () => options.onConnected?.({ reconnected: connections++ > 0, cursor }),
-        },
-      );
-      for await (const response of stream) {
-        failures = 0;
-        const event = response.event;
-        if (event === undefined) {
-          // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
-          if (response.cursor) cursor = response.cursor;
-          // Everything before it was handled (this generator was asked for more).
-          if (response.cursor) acknowledger?.handled(response.cursor);
-          if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
-          continue;
+    while (!outer?.aborted) {
+      // One controller per connection, so leaving the loop (break, throw, return) closes it.
+      const call = new AbortController();
+      const onAbort = () => call.abort(outer?.reason);
+      outer?.addEventListener("abort", onAbort, { once: true });
+      let failure: unknown;
+      let planned = false;
+      try {
+        const stream = client.streamEvents(
+          {
+            directoryId: options.directoryId,
+            cursor: cursor ?? "",
+            startTime: cursor === undefined ? startTime : undefined,
+            filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
+            signalCaughtUp: options.onCaughtUp !== undefined,
+          },
+          {
+            signal: call.signal,
+            timeoutMs: 0,
+            onHeader: () => options.onConnected?.({ reconnected: connections++ > 0, cursor }),
+          },
+        );
+        for await (const response of stream) {
+          failures = 0;
+          const event = response.event;
+          if (event === undefined) {
+            // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
+            if (response.cursor) cursor = response.cursor;
+            // Everything before it was handled (this generator was asked for more).
+            if (response.cursor) acknowledger?.handled(response.cursor);
+            if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
+            continue;
+          }
+          // Throws SequenceGapError before anything after the hole is delivered.
+          const verdict = checker.check(event, cursor);
+          if (verdict === "duplicate") {
+            continue;
+          }
+          yield { event, cursor: response.cursor };
+          // The caller's loop body has returned: the event is applied.
+          acknowledger?.handled(response.cursor);
+          checker.accept(event);
+          cursor = response.cursor;
         }
-        // Throws SequenceGapError before anything after the hole is delivered.
-        const verdict = checker.check(event, cursor);
-        if (verdict === "duplicate") {
-          continue;
-        }
-        yield { event, cursor: response.cursor };
-        // The caller's loop body has returned: the event is applied.
-        acknowledger?.handled(response.cursor);
-        checker.accept(event);
-        cursor = response.cursor;
+        // The server ended a stream that should follow live (e.g. a graceful shutdown): reconnect.
+        failure = new ConnectError("event stream ended by the server", Code.Unavailable);
+        planned = true;
+      } catch (error) {
+        if (outer?.aborted) return;
+        const resync = resyncErrorOf(error, cursor);
+        if (resync) throw resync;
+        if (isPermanent(error)) throw error;
+        failure = error;
+      } finally {
+        outer?.removeEventListener("abort", onAbort);
+        call.abort();
       }
-      // The server ended a stream that should follow live (e.g. a graceful shutdown): reconnect.
-      failure = new ConnectError("event stream ended by the server", Code.Unavailable);
-      planned = true;
-    } catch (error) {
-      if (outer?.aborted) return;
-      const resync = resyncErrorOf(error, cursor);
-      if (resync) throw resync;
-      if (isPermanent(error)) throw error;
-      failure = error;
-    } finally {
-      outer?.removeEventListener("abort", onAbort);
-      call.abort();
-    }
-    if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw failure;
-    const delayMs = backoffDelay(failures, backoff);
-    failures++;
-    options.onReconnect?.({ attempt: failures, delayMs, error: failure, planned, cursor });
-    try {
-      await sleep(delayMs, outer);
-    } catch {
-      return;
+      if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw failure;
+      const delayMs = backoffDelay(failures, backoff);
+      failures++;
+      options.onReconnect?.({ attempt: failures, delayMs, error: failure, planned, cursor });
+      try {
+        await sleep(delayMs, outer);
+      } catch {
+        return;
+      }
     }
   }
-}
 }
