@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { ApiKeyScope, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
+import { GroupMatch, RemapJobState } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { createLifecycleConsumer, createRosterClients, isEvent, memoryCursorStore, subscribe, type RosterClients } from "../../../sdk/src/index.ts";
 import { startTestRoster, type TestRoster } from "../../testing/roster.ts";
 import { runRevocationWorker } from "../../../sdk/examples/revocation-worker.ts";
@@ -144,6 +145,25 @@ describe("a StreamEvents consumer", () => {
   }, 30_000);
 });
 
+describe("leavers", () => {
+  it("are deactivations, deletions and role changes that leave no role, nothing else", async () => {
+    const directoryId = await newDirectory();
+    const { job } = await sdk.mapping.updateMapping({ directoryId, roleRules: [{ match: GroupMatch.EXTERNAL_ID, value: "ext-ops", roles: ["ops"] }, { match: GroupMatch.EXTERNAL_ID, value: "ext-dev", roles: ["dev"] }] });
+    await expect.poll(async () => (await sdk.mapping.getRemapJob({ directoryId, id: job!.id })).job?.state, { timeout: 10_000 }).not.toBe(RemapJobState.RUNNING);
+    await sdk.consumers.registerConsumer({ directoryId, name: "idle", owner: "o", objectiveSeconds: 3600 });
+    const ivan = await createUser(directoryId, "ivan");
+    const judy = await createUser(directoryId, "judy");
+    const ops = (await sdk.directory.createGroup({ directoryId, resource: { displayName: "Ops", externalId: "ext-ops" }, memberUserIds: [ivan, judy] })).group!.id;
+    const dev = (await sdk.directory.createGroup({ directoryId, resource: { displayName: "Dev", externalId: "ext-dev" }, memberUserIds: [judy] })).group!.id;
+    // ivan loses his only role: a leaver. judy keeps "dev": not one, until she loses it too.
+    await sdk.directory.removeGroupMembers({ directoryId, groupId: ops, userIds: [ivan, judy] });
+    const listed = async () => (await sdk.consumers.listUnrevokedUsers({ directoryId, name: "idle", includeWithinObjective: true })).users.map((u) => `${u.eventType}:${u.userId}`);
+    await expect.poll(listed, { timeout: 10_000 }).toEqual([`user.roles_changed:${ivan}`]);
+    await sdk.directory.removeGroupMembers({ directoryId, groupId: dev, userIds: [judy] });
+    await expect.poll(listed, { timeout: 10_000 }).toEqual([`user.roles_changed:${ivan}`, `user.roles_changed:${judy}`]);
+  }, 30_000);
+});
+
 describe("subscribe's acknowledgements", () => {
   it("report the last event whose handler returned when the loop ends, never the one whose handler threw", async () => {
     const directoryId = await newDirectory();
@@ -162,7 +182,10 @@ describe("subscribe's acknowledgements", () => {
     expect(lastHandled).toBeGreaterThan(0n);
     const { consumer } = await sdk.consumers.getConsumer({ directoryId, name: "throws" });
     expect(consumer?.acknowledgedPosition).toBe(lastHandled);
-    expect((await sdk.consumers.listUnrevokedUsers({ directoryId, name: "throws", includeWithinObjective: true })).users.map((u) => u.userId)).toEqual([hana]);
+    const all = await sdk.consumers.listUnrevokedUsers({ directoryId, name: "throws", includeWithinObjective: true });
+    expect(all.users.map((u) => [u.userId, u.eventType, u.overdue])).toEqual([[hana, "user.deactivated", false]]);
+    // Within its 60 s objective: not listed by default.
+    expect((await sdk.consumers.listUnrevokedUsers({ directoryId, name: "throws" })).users).toEqual([]);
   }, 30_000);
 });
 
