@@ -1,5 +1,5 @@
 // Composition root: builds the roles the configuration asks for on one HTTP port.
-//   core  - DirectoryService, MappingService and EventService over Postgres
+//   core  - DirectoryService, MappingService, EventService and ConsumerService over Postgres
 //   scim  - the SCIM facade; calls the core in process, or over Connect when run alone
 //   relay - publishes the outbox to Kafka (one active relay across all processes)
 import { randomBytes, randomUUID } from "node:crypto";
@@ -20,6 +20,10 @@ import { ResourceUseCases } from "./core/application/resources.ts";
 import { AuditUseCases } from "./core/application/audit.ts";
 import { BrakeUseCases } from "./core/application/brake.ts";
 import { SnapshotUseCases } from "./core/application/snapshot.ts";
+import { ConsumerUseCases } from "./core/application/consumers.ts";
+import { ConsumerRepository } from "./core/persistence/consumer-repository.ts";
+import { KafkaGroupProgress } from "./core/persistence/kafka-group-progress.ts";
+import { metricsObserver } from "./core/transport/consumer-service.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
 import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
@@ -119,6 +123,29 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
   notifier.start();
   const closing = new AbortController();
+  const eventLog = new EventLog(eventsPool);
+  // Consumers: their acknowledgements, and the periodic check (Kafka groups, objectives).
+  const consumersPool = new pg.Pool({ connectionString: databaseUrl, max: 3, keepAlive: true });
+  consumersPool.on("error", (error) => logger.warn({ err: error }, "consumers connection lost"));
+  const groups = config.kafka.brokers.length > 0
+    ? new KafkaGroupProgress({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-consumers`, userTopic: config.kafka.userTopic })
+    : undefined;
+  const consumers = new ConsumerUseCases({
+    store: new ConsumerRepository(consumersPool),
+    globalHead: () => eventLog.globalHeadPosition(),
+    requireDirectory: async (id) => void (await directories.getDirectory(id)),
+    groupAppliedThrough: groups && ((groupId, head) => groups.appliedThrough(groupId, head)),
+    observer: metricsObserver(metrics),
+    latencyBuckets: metrics.consumerRevocation.buckets,
+  });
+  let checking: Promise<void> | undefined;
+  const check = setInterval(() => {
+    checking ??= consumers
+      .check((consumer, error) => logger.warn({ err: error, consumer: consumer.name, directoryId: consumer.directoryId }, "consumer check failed"))
+      .catch((error: unknown) => logger.warn({ err: error }, "consumer check failed"))
+      .finally(() => (checking = undefined));
+  }, config.consumerCheckMs);
+  check.unref();
   const deps: CoreDeps = {
     directories,
     resources,
@@ -129,7 +156,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
     metrics,
     logger,
     internalSecret: randomBytes(32).toString("base64url"),
-    events: { log: new EventLog(eventsPool), notifier, closing: closing.signal, streamPollMs: config.streamPollMs },
+    events: { log: eventLog, notifier, closing: closing.signal, streamPollMs: config.streamPollMs },
+    consumers: { consumers, log: eventLog },
   };
   await mapping.start();
   // Old audit records go in bounded batches, well off the request path.
@@ -145,7 +173,11 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
     endStreams: () => closing.abort(),
     async stop() {
       clearInterval(purge);
+      clearInterval(check);
       closing.abort();
+      await checking;
+      await groups?.close();
+      await consumersPool.end();
       await mapping.stop();
       await notifier.close();
       await eventsPool.end();

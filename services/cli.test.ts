@@ -264,6 +264,23 @@ describe("roster CLI", () => {
     expect(ofUser()[4]!.event.id).toBe(ids[1]);
   });
 
+  it("registers, lists and deletes consumers, and lists the leavers one has not revoked", async () => {
+    const registered = await ok("consumers", "register", "--directory", directoryId, "--name", "revocation-worker", "--owner", "security", "--objective", "300");
+    expect(registered.json).toMatchObject({ directoryId, name: "revocation-worker", owner: "security", objectiveSeconds: 300 });
+    // It answers for leavers from its registration on.
+    const head = await queryDatabase<{ p: string }>(database.url, "SELECT coalesce(max(position), 0)::text AS p FROM outbox_events");
+    expect(registered.json.acknowledgedPosition ?? "0").toBe(head[0]!.p);
+    expect((await ok("consumers", "register", "--name", "global-audit", "--owner", "ops", "--objective", "60", "--kafka-group", "audit-mirror")).json).toMatchObject({
+      name: "global-audit",
+      kafkaGroupId: "audit-mirror",
+    });
+    expect((await ok("consumers", "list", "--directory", directoryId)).json.map((c: { name: string }) => c.name)).toEqual(["revocation-worker"]);
+    expect((await ok("consumers", "list")).json.map((c: { name: string }) => c.name)).toEqual(["global-audit"]);
+    expect((await ok("consumers", "unrevoked", "--directory", directoryId, "--name", "revocation-worker", "--all")).json).toEqual([]);
+    expect((await ok("consumers", "delete", "--name", "global-audit")).json).toEqual({ deleted: "global-audit" });
+    expect((await ok("consumers", "list")).json).toEqual([]);
+  });
+
   it("revokes the SCIM token and the API key; the server refuses them within the cache lifetime", async () => {
     const revoked = await ok("scim-token", "revoke", "--directory", directoryId, scimTokenId);
     expect(revoked.json.revokeTime).toMatch(/^\d{4}-/);
@@ -293,6 +310,10 @@ describe("roster CLI", () => {
       [["outbox", "unpark"], /either --subject ID or --all/],
       [["outbox", "unpark", "--all", "--subject", userId], /either --subject ID or --all/],
       [["outbox", "unpark", "--subject", "x'; DROP TABLE outbox_events"], /must be a UUID/],
+      [["consumers", "register", "--name", "x", "--owner", "o"], /--objective is required/],
+      [["consumers", "register", "--name", "x", "--owner", "o", "--objective", "0"], /objective_seconds must be an integer from 1/],
+      [["consumers", "register", "--name", "x y", "--owner", "o", "--objective", "60"], /name must be 1 to 100 characters/],
+      [["consumers", "unrevoked", "--name", "nobody"], /consumer nobody not found/],
       [["serve", "--roles", "core,mailer"], /unknown role "mailer"/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(...args)));

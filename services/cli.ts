@@ -46,6 +46,17 @@ export const USAGE = `usage: roster <command> [options]
                                             lift a hold: once (the count restarts), or with
                                             --for, no threshold holds for that long
   brake keep --directory ID [--note TEXT]   keep the directory held (recorded)
+  consumers register [--directory ID] --name NAME --owner OWNER --objective SECONDS [--kafka-group GROUP]
+                                            register (or update) a consumer of the directory's
+                                            events (no --directory: of every directory); with
+                                            --kafka-group its group's committed offsets are its
+                                            acknowledgement
+  consumers list [--directory ID]           with acknowledged position and revocation figures
+  consumers delete [--directory ID] --name NAME
+  consumers unrevoked [--directory ID] --name NAME [--all]
+                                            leavers the consumer has not acknowledged within its
+                                            objective (--all: also those still within it),
+                                            oldest first, at most 1000
   events replay --directory ID --subject ID [--from-sequence N]
                                             publish a user's or group's published events to
                                             Kafka again (same event ids; consumers dedupe)
@@ -158,6 +169,9 @@ function parse(argv: string[]) {
         "group-wipe": { type: "string" },
         for: { type: "string" },
         note: { type: "string" },
+        owner: { type: "string" },
+        objective: { type: "string" },
+        "kafka-group": { type: "string" },
         roles: { type: "string" },
         strict: { type: "boolean", default: false },
         all: { type: "boolean", default: false },
@@ -224,7 +238,70 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     }
   };
 
+  const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ url, directories }) => {
+    const [{ ConsumerUseCases }, { ConsumerRepository }, { EventLog }] = await Promise.all([
+      import("./core/application/consumers.ts"),
+      import("./core/persistence/consumer-repository.ts"),
+      import("./core/persistence/event-log.ts"),
+    ]);
+    await withPool(url, async (pool) => {
+      const log = new EventLog(pool);
+      const consumers = new ConsumerUseCases({
+        store: new ConsumerRepository(pool),
+        globalHead: () => log.globalHeadPosition(),
+        requireDirectory: async (id) => void (await directories.getDirectory(id)),
+        latencyBuckets: [],
+      });
+      print(await fn(consumers));
+    });
+  };
+  const asConsumer = async (c: import("./core/domain/consumers.ts").Consumer) => {
+    const [{ toJson }, { ConsumerSchema }, { consumerToPb }] = await Promise.all([
+      import("@bufbuild/protobuf"),
+      import("@roster/sdk/gen/roster/consumers/v1/consumers_pb.js"),
+      import("./core/transport/consumer-service.ts"),
+    ]);
+    return toJson(ConsumerSchema, consumerToPb(c));
+  };
+
   const commands: Record<string, () => Handler> = {
+    "consumers register": () => {
+      const name = need(values.name, "--name");
+      const owner = need(values.owner, "--owner");
+      const objectiveSeconds = count("objective", need(values.objective, "--objective"), 0);
+      noMore();
+      return withConsumers(async (consumers) =>
+        asConsumer(await consumers.register({ directoryId: oneDirectory ?? "", name, owner, objectiveSeconds, kafkaGroupId: values["kafka-group"] ?? "" })),
+      );
+    },
+    "consumers list": () => {
+      noMore();
+      return withConsumers(async (consumers) => Promise.all((await consumers.list(oneDirectory ?? "")).map(asConsumer)));
+    },
+    "consumers delete": () => {
+      const name = need(values.name, "--name");
+      noMore();
+      return withConsumers(async (consumers) => {
+        await consumers.delete(oneDirectory ?? "", name);
+        return { deleted: name };
+      });
+    },
+    "consumers unrevoked": () => {
+      const name = need(values.name, "--name");
+      noMore();
+      return withConsumers(async (consumers) =>
+        (await consumers.unrevoked(oneDirectory ?? "", name, { all: values.all, after: 0n, limit: 1000 })).map((u) => ({
+          directoryId: u.directoryId,
+          userId: u.userId,
+          eventId: u.eventId,
+          eventType: u.type,
+          position: u.position.toString(),
+          eventTime: u.occurredAt.toISOString(),
+          waitingSeconds: Math.round(u.waitingSeconds),
+          overdue: u.overdue,
+        })),
+      );
+    },
     "brake get": () => {
       const directory = need(oneDirectory, "--directory");
       noMore();

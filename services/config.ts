@@ -66,6 +66,8 @@ export interface Config {
   };
   /** How often an idle StreamEvents call re-reads when no publication wakes it. */
   readonly streamPollMs: number;
+  /** How often consumers' Kafka groups are read and their leavers judged against the objective. */
+  readonly consumerCheckMs: number;
   readonly remap: {
     /** Users re-derived per transaction when a directory's mapping changes. */
     readonly batchSize: number;
@@ -204,6 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
       cleanupIntervalMs: int(env, "ROSTER_EVENT_CLEANUP_INTERVAL_MS", 60_000, 1_000, 86_400_000),
     },
     streamPollMs: int(env, "ROSTER_STREAM_POLL_MS", 500, 10, 60_000),
+    consumerCheckMs: int(env, "ROSTER_CONSUMER_CHECK_MS", 15_000, 100, 3_600_000),
     remap: {
       batchSize: int(env, "ROSTER_REMAP_BATCH_SIZE", 250, 1, 10_000),
       pauseMs: int(env, "ROSTER_REMAP_PAUSE_MS", 0, 0, 60_000),

@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { DirectoryService } from "./gen/roster/directory/v1/directory_pb.js";
 import { MappingService } from "./gen/roster/mapping/v1/mapping_pb.js";
 import { EventService } from "./gen/roster/events/v1/events_pb.js";
+import { ConsumerService } from "./gen/roster/consumers/v1/consumers_pb.js";
 import { backoffDelay, sleep, type BackoffOptions } from "./backoff.ts";
 
 export type TransportKind = "connect" | "grpc" | "grpc-web";
@@ -39,6 +40,7 @@ export interface RosterClients {
   readonly directory: Client<typeof DirectoryService>;
   readonly mapping: Client<typeof MappingService>;
   readonly events: Client<typeof EventService>;
+  readonly consumers: Client<typeof ConsumerService>;
   /** The underlying transport, for clients of other services on the same server. */
   readonly transport: Transport;
 }
@@ -136,13 +138,14 @@ export function createRosterTransport(options: RosterClientOptions): Transport {
   }
 }
 
-/** Typed clients of DirectoryService, MappingService and EventService on one transport. */
+/** Typed clients of DirectoryService, MappingService, EventService and ConsumerService on one transport. */
 export function createRosterClients(options: RosterClientOptions): RosterClients {
   const transport = createRosterTransport(options);
   return {
     directory: createClient(DirectoryService, transport),
     mapping: createClient(MappingService, transport),
     events: createClient(EventService, transport),
+    consumers: createClient(ConsumerService, transport),
     transport,
   };
 }

@@ -1,5 +1,5 @@
 // @roster/sdk: everything a consumer touches is exported from here. The generated messages,
-// enums and service descriptors of the three APIs are re-exported whole (one copy: the
+// enums and service descriptors of the four APIs are re-exported whole (one copy: the
 // "@roster/sdk/gen/..." subpaths are the same modules).
 export { createRosterClients, createRosterTransport, isIdempotentMethod, isRetryableError } from "./client.ts";
 export type { RosterClientOptions, RosterClients, TransportKind } from "./client.ts";
@@ -7,6 +7,7 @@ export type { BackoffOptions } from "./backoff.ts";
 
 export { subscribe } from "./subscribe.ts";
 export type { DeliveredEvent, ReconnectInfo, SubscribeOptions } from "./subscribe.ts";
+export type { AcknowledgeOptions } from "./acknowledge.ts";
 
 export { listDirectories, listEvents, listGroupMembers, listGroups, listScimAuditRecords, listUserGroups, listUsers, paginate } from "./pagination.ts";
 
@@ -49,3 +50,4 @@ export type { Timestamp } from "@bufbuild/protobuf/wkt";
 export * from "./gen/roster/directory/v1/directory_pb.js";
 export * from "./gen/roster/mapping/v1/mapping_pb.js";
 export * from "./gen/roster/events/v1/events_pb.js";
+export * from "./gen/roster/consumers/v1/consumers_pb.js";

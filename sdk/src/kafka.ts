@@ -130,6 +130,12 @@ export interface LifecycleConsumerOptions {
    */
   onCaughtUp?: () => void;
   topicPollMs?: number;
+  /**
+   * The group's offsets are its acknowledgement to Roster (a consumer registered with this
+   * group id): an offset is committed once onEvent has returned for the message, at the end
+   * of each batch and at least this often within one, ms; default 1000.
+   */
+  acknowledgeIntervalMs?: number;
   /** Extra kafkajs consumer settings. Topic auto-creation is always off. */
   consumerConfig?: Omit<ConsumerConfig, "groupId" | "allowAutoTopicCreation">;
 }
@@ -228,6 +234,7 @@ export function createLifecycleConsumer(kafka: Kafka, options: LifecycleConsumer
       await consumer.connect();
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? true });
       await consumer.run({
+        autoCommitInterval: options.acknowledgeIntervalMs ?? 1_000,
         eachMessage: async ({ topic, partition, message }) => {
           if (failure !== undefined) throw failure;
           let decoded: { event: Event; headers: CloudEventHeaders };

@@ -23,6 +23,10 @@
 // - A cursor the server cannot resume after without skipping (older than the replay window,
 //   or beyond its newest event) ends the iteration with ResyncRequiredError, carrying the
 //   oldest cursor still served. Never a silent skip.
+// - With `acknowledge`, the iterator reports to Roster what the caller has applied: once the
+//   loop body that received an event has finished (the iterator is asked for the next one),
+//   that event's cursor is acknowledged (at most once per interval, and on exit). An event
+//   whose handler throws or never returns is never acknowledged.
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { toTimestamp } from "./time.ts";
@@ -31,6 +35,7 @@ import { backoffDelay, sleep, type BackoffOptions } from "./backoff.ts";
 import { DeliveryChecker } from "./ordering.ts";
 import type { EventType } from "./events.ts";
 import { resyncErrorOf } from "./resync.ts";
+import { Acknowledger, type AcknowledgeOptions } from "./acknowledge.ts";
 
 export interface SubscribeOptions {
   directoryId: string;
@@ -70,6 +75,8 @@ export interface SubscribeOptions {
    * backlog of the outage is delivered. Use it for readiness ("the mirror is complete").
    */
   onCaughtUp?: (info: { cursor: string | undefined; reconnected: boolean }) => void;
+  /** Acknowledges each handled event for a registered consumer (see AcknowledgeOptions). */
+  acknowledge?: AcknowledgeOptions;
 }
 
 export interface ReconnectInfo {
@@ -119,68 +126,80 @@ export async function* subscribe(client: Client<typeof EventService>, options: S
   const startTime = toTimestamp(options.startTime);
   let failures = 0;
   let connections = 0;
+  const acknowledger = options.acknowledge ? new Acknowledger(options.directoryId, options.acknowledge) : undefined;
+  try {
+    yield* follow();
+  } finally {
+    await acknowledger?.close();
+  }
 
-  while (!outer?.aborted) {
-    // One controller per connection, so leaving the loop (break, throw, return) closes it.
-    const call = new AbortController();
-    const onAbort = () => call.abort(outer?.reason);
-    outer?.addEventListener("abort", onAbort, { once: true });
-    let failure: unknown;
-    let planned = false;
-    try {
-      const stream = client.streamEvents(
-        {
-          directoryId: options.directoryId,
-          cursor: cursor ?? "",
-          startTime: cursor === undefined ? startTime : undefined,
-          filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
-          signalCaughtUp: options.onCaughtUp !== undefined,
-        },
-        {
-          signal: call.signal,
-          timeoutMs: 0,
-          onHeader: () => options.onConnected?.({ reconnected: connections++ > 0, cursor }),
-        },
-      );
-      for await (const response of stream) {
-        failures = 0;
-        const event = response.event;
-        if (event === undefined) {
-          // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
-          if (response.cursor) cursor = response.cursor;
-          if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
-          continue;
+  async function* follow(): AsyncGenerator<DeliveredEvent, void, undefined> {
+    while (!outer?.aborted) {
+      // One controller per connection, so leaving the loop (break, throw, return) closes it.
+      const call = new AbortController();
+      const onAbort = () => call.abort(outer?.reason);
+      outer?.addEventListener("abort", onAbort, { once: true });
+      let failure: unknown;
+      let planned = false;
+      try {
+        const stream = client.streamEvents(
+          {
+            directoryId: options.directoryId,
+            cursor: cursor ?? "",
+            startTime: cursor === undefined ? startTime : undefined,
+            filter: options.filter ? { types: options.filter.types ?? [], subjectId: options.filter.subjectId ?? "" } : undefined,
+            signalCaughtUp: options.onCaughtUp !== undefined,
+          },
+          {
+            signal: call.signal,
+            timeoutMs: 0,
+            onHeader: () => options.onConnected?.({ reconnected: connections++ > 0, cursor }),
+          },
+        );
+        for await (const response of stream) {
+          failures = 0;
+          const event = response.event;
+          if (event === undefined) {
+            // Nothing to deliver (caught up, or a keep-alive); its cursor is still progress.
+            if (response.cursor) cursor = response.cursor;
+            // Everything before it was handled (this generator was asked for more).
+            if (response.cursor) acknowledger?.handled(response.cursor);
+            if (response.caughtUp) options.onCaughtUp?.({ cursor, reconnected: connections > 1 });
+            continue;
+          }
+          // Throws SequenceGapError before anything after the hole is delivered.
+          const verdict = checker.check(event, cursor);
+          if (verdict === "duplicate") {
+            continue;
+          }
+          yield { event, cursor: response.cursor };
+          // The caller's loop body has returned: the event is applied.
+          acknowledger?.handled(response.cursor);
+          checker.accept(event);
+          cursor = response.cursor;
         }
-        // Throws SequenceGapError before anything after the hole is delivered.
-        const verdict = checker.check(event, cursor);
-        if (verdict === "duplicate") {
-          continue;
-        }
-        yield { event, cursor: response.cursor };
-        checker.accept(event);
-        cursor = response.cursor;
+        // The server ended a stream that should follow live (e.g. a graceful shutdown): reconnect.
+        failure = new ConnectError("event stream ended by the server", Code.Unavailable);
+        planned = true;
+      } catch (error) {
+        if (outer?.aborted) return;
+        const resync = resyncErrorOf(error, cursor);
+        if (resync) throw resync;
+        if (isPermanent(error)) throw error;
+        failure = error;
+      } finally {
+        outer?.removeEventListener("abort", onAbort);
+        call.abort();
       }
-      // The server ended a stream that should follow live (e.g. a graceful shutdown): reconnect.
-      failure = new ConnectError("event stream ended by the server", Code.Unavailable);
-      planned = true;
-    } catch (error) {
-      if (outer?.aborted) return;
-      const resync = resyncErrorOf(error, cursor);
-      if (resync) throw resync;
-      if (isPermanent(error)) throw error;
-      failure = error;
-    } finally {
-      outer?.removeEventListener("abort", onAbort);
-      call.abort();
-    }
-    if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw failure;
-    const delayMs = backoffDelay(failures, backoff);
-    failures++;
-    options.onReconnect?.({ attempt: failures, delayMs, error: failure, planned, cursor });
-    try {
-      await sleep(delayMs, outer);
-    } catch {
-      return;
+      if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw failure;
+      const delayMs = backoffDelay(failures, backoff);
+      failures++;
+      options.onReconnect?.({ attempt: failures, delayMs, error: failure, planned, cursor });
+      try {
+        await sleep(delayMs, outer);
+      } catch {
+        return;
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 // Tenancy of API keys, through real Connect clients (HTTP/1.1 and gRPC) on a live server with
 // the relay publishing: a key limited to directory A reaches nothing of directory B on any
-// RPC of DirectoryService, MappingService and EventService (the methods are taken from the
+// RPC of DirectoryService, MappingService, EventService and ConsumerService (the methods are taken from the
 // service descriptors, so a new RPC without an access check fails here), and does all it
 // may on A; a global key reads both; writes to a suspended directory are refused.
 import { randomUUID } from "node:crypto";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyScope, DeprovisioningMode, DirectoryService, DirectoryState, HoldDecision, ProviderKind, UserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
+import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
 import { EVENT_ACCESS } from "../core/transport/access-rules.ts";
 import { authInterceptor } from "../core/transport/auth.ts";
 import { accessGuard } from "../core/transport/authorize.ts";
@@ -22,7 +23,7 @@ import { uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { createScimDirectory, USER_SCHEMA, type ScimDirectory } from "../testing/scim.ts";
 
-const SERVICES: readonly DescService[] = [DirectoryService, MappingService, EventService];
+const SERVICES: readonly DescService[] = [DirectoryService, MappingService, EventService, ConsumerService];
 
 // Methods whose request names no directory. Each is either refused to a limited key or
 // answers without any other directory's data; a new one must be decided and listed here.
@@ -79,6 +80,7 @@ async function snapshotOf(directoryId: string): Promise<unknown> {
     mapping: await q("SELECT version FROM mappings WHERE directory_id = $1"),
     remaps: await q("SELECT id FROM remap_jobs WHERE directory_id = $1 ORDER BY id"),
     keysForIt: await q("SELECT id FROM api_keys WHERE $1 = ANY(directory_ids) ORDER BY id"),
+    consumers: await q("SELECT id, name, owner, objective_seconds, acknowledged_position, updated_at FROM consumers WHERE directory_id = $1 ORDER BY id"),
   };
 }
 
@@ -167,6 +169,8 @@ beforeAll(async () => {
   bUser = (await admin.createUser({ directoryId: b.id, resource: userResource("bob@b.example") })).user!.id;
   aGroup = (await admin.createGroup({ directoryId: a.id, resource: { displayName: "a team" }, memberUserIds: [aUser] })).group!.id;
   bGroup = (await admin.createGroup({ directoryId: b.id, resource: { displayName: "b team" }, memberUserIds: [bUser] })).group!.id;
+  // B has a consumer by the name the intruder's requests use.
+  await t.client(ConsumerService).registerConsumer({ directoryId: b.id, name: "intruder", owner: "tenant b", objectiveSeconds: 300 });
   await admin.appendScimAuditRecords({
     records: [a.id, b.id].map((directoryId) => ({ id: randomUUID(), directoryId, method: "GET", path: "/Users", status: 200 })),
   });
@@ -187,7 +191,7 @@ afterAll(async () => {
 });
 
 describe("a key limited to directory A", () => {
-  it("covers every method of the three services: each names a directory or is listed as naming none", () => {
+  it("covers every method of the four services: each names a directory or is listed as naming none", () => {
     for (const service of SERVICES) {
       for (const method of service.methods) {
         const name = `${service.name}/${method.name}`;

@@ -1,6 +1,7 @@
 // Prometheus metrics, served at /metrics. One registry per process; each component records
 // into the instruments named here, so the names and labels are defined in one place.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { BulkHistogram } from "./bulk-histogram.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -79,6 +80,30 @@ export class Metrics {
     name: "roster_deprovisioning_brake_total",
     help: "Deprovisioning brake outcomes: held (a hold engaged), alerted, refused (a request refused while held or engaging a hold), released, kept",
     labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  // Consumers' revocation of leavers. `directory` is the consumer's directory id, or
+  // "global"; `consumer` its name. Registered consumers are bounded (100 per scope).
+  readonly consumerRevocation = new BulkHistogram({
+    name: "roster_consumer_revocation_seconds",
+    help: "From a leaver event (deactivation, deletion, last role removed) to the consumer's first acknowledgement at or beyond it",
+    labelNames: ["directory", "consumer"] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14_400, 86_400],
+    registers: [this.registry],
+  });
+
+  readonly consumerUnrevoked = new Gauge({
+    name: "roster_consumer_unrevoked_users",
+    help: "Leavers the consumer has not acknowledged within its revocation objective, at the last check",
+    labelNames: ["directory", "consumer"] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerObjectiveMissed = new Counter({
+    name: "roster_consumer_objective_missed_total",
+    help: "Leavers whose revocation objective passed before the consumer acknowledged them (each counted once)",
+    labelNames: ["directory", "consumer"] as const,
     registers: [this.registry],
   });
 

@@ -2,6 +2,7 @@
 // kind means). A new RPC does not compile until it has a rule here.
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
 import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import type { Access, AccessRules } from "./authorize.ts";
 
@@ -85,4 +86,22 @@ export const EVENT_ACCESS: AccessRules<typeof EventService> = {
   streamEvents: reads(),
   listSubjectEvents: reads(),
   snapshotDirectory: reads(),
+};
+
+/**
+ * A directory's consumers are its own: its keys (limited to it or not) manage them. Global
+ * consumers (directory_id empty) span tenants: global keys only. Nothing here changes a
+ * directory's data, so a suspended directory's consumers still report and are measured.
+ */
+function consumerScope<I extends { directoryId: string }>(): Access<I> {
+  return { kind: "directoryOrGlobal", field: "directory_id", of: (req) => req.directoryId, writes: false };
+}
+
+export const CONSUMER_ACCESS: AccessRules<typeof ConsumerService> = {
+  registerConsumer: consumerScope(),
+  getConsumer: consumerScope(),
+  listConsumers: consumerScope(),
+  deleteConsumer: consumerScope(),
+  acknowledgeEvents: consumerScope(),
+  listUnrevokedUsers: consumerScope(),
 };

@@ -8,7 +8,9 @@ import type { Logger } from "../../platform/logger.ts";
 import { hasAccessRule, principalKey, type Principal } from "./authorize.ts";
 import { toConnectError } from "./errors.ts";
 
-const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot"];
+// Acknowledge: a consumer reading with a read key reports what it has applied (its own
+// progress, no directory data).
+const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot", "Acknowledge"];
 
 export function isReadMethod(name: string): boolean {
   return READ_PREFIXES.some((prefix) => name.startsWith(prefix));

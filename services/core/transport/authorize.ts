@@ -20,6 +20,8 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 export type Access<I> =
   /** Names one directory, which the caller must reach; a write is refused while it is suspended. */
   | { readonly kind: "directory"; readonly field: string; readonly of: (req: I) => string; readonly writes: boolean }
+  /** Names one directory as `directory` does, or none (the field empty): then as `global`. */
+  | { readonly kind: "directoryOrGlobal"; readonly field: string; readonly of: (req: I) => string; readonly writes: boolean }
   /** Spans directories; the handler narrows its answer to reachableDirectories(ctx). */
   | { readonly kind: "narrowed" }
   /** Spans tenants (directories themselves, API keys, the SCIM facade's own calls): global callers only. */
@@ -82,16 +84,24 @@ export async function authorizeDirectory(
   return id;
 }
 
+function refuseLimited(ctx: HandlerContext): void {
+  if (reachableDirectories(ctx)) throw new ConnectError(`a key limited to directories may not call ${ctx.method.name}`, Code.PermissionDenied);
+}
+
 async function authorize<I>(ctx: HandlerContext, directories: DirectoryLookup, access: Access<I>, req: I): Promise<void> {
   switch (access.kind) {
     case "public":
     case "narrowed":
       return;
     case "global":
-      if (reachableDirectories(ctx)) throw new ConnectError(`a key limited to directories may not call ${ctx.method.name}`, Code.PermissionDenied);
+      refuseLimited(ctx);
       return;
     case "directory":
       await authorizeDirectory(ctx, directories, access.of(req), access);
+      return;
+    case "directoryOrGlobal":
+      if (access.of(req) === "") refuseLimited(ctx);
+      else await authorizeDirectory(ctx, directories, access.of(req), access);
       return;
   }
 }

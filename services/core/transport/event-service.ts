@@ -58,7 +58,7 @@ function filterOf(filter: { types: string[]; subjectId: string } | undefined): {
 }
 
 /** A cursor past every position ever assigned: not one this log issued (or its events were lost). */
-function cursorAhead(head: bigint): ConnectError {
+export function cursorAhead(head: bigint): ConnectError {
   return new ConnectError(`cursor is beyond the newest published event (position ${head})`, Code.OutOfRange);
 }
 

@@ -2,12 +2,14 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceUseCases } from "../application/resources.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
 import { accessGuard, type Guard } from "./authorize.ts";
-import { DIRECTORY_ACCESS, EVENT_ACCESS } from "./access-rules.ts";
+import { CONSUMER_ACCESS, DIRECTORY_ACCESS, EVENT_ACCESS } from "./access-rules.ts";
+import { consumerServiceImpl, type ConsumerServiceDeps } from "./consumer-service.ts";
 import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
 import type { AuditUseCases } from "../application/audit.ts";
 import type { Metrics } from "../../platform/metrics.ts";
@@ -35,6 +37,8 @@ export interface CoreDeps {
   readonly snapshots?: SnapshotUseCases | undefined;
   /** EventService's dependencies; absent, the service is not served. */
   readonly events?: Omit<EventServiceDeps, "directories"> | undefined;
+  /** ConsumerService's dependencies; absent, the service is not served. */
+  readonly consumers?: ConsumerServiceDeps | undefined;
 }
 
 /**
@@ -107,6 +111,7 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
       const events = { ...eventServiceImpl({ ...deps.events, directories: deps.directories }), ...(deps.snapshots ? snapshotServiceImpl(deps.snapshots) : {}) };
       router.service(EventService, guard(EventService, EVENT_ACCESS, events));
     }
+    if (deps.consumers) router.service(ConsumerService, guard(ConsumerService, CONSUMER_ACCESS, consumerServiceImpl(deps.consumers)));
     refuseMalformedRequests(router.handlers);
   };
 }

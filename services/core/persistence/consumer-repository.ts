@@ -1,0 +1,230 @@
+// Registered consumers and their revocation progress, in SQL, on a pool of their own.
+//
+// The leavers are read from the outbox in one place, leavers() below: the only query of this
+// module on outbox_events. Every figure over many leavers (an acknowledgement that revokes
+// 100,000 of them, a check of a stalled consumer) is one set-based statement.
+import type pg from "pg";
+import { newId } from "../domain/ids.ts";
+import { LEAVER_TYPES, ROLES_DROPPED_TYPE, type Consumer, type ConsumerSpec } from "../domain/consumers.ts";
+import type { ConsumerStore, Judgement, Revocation, UnrevokedRow } from "../application/consumers.ts";
+
+interface ConsumerRow {
+  id: string;
+  directory_id: string | null;
+  name: string;
+  owner: string;
+  objective_seconds: number;
+  kafka_group_id: string | null;
+  acknowledged_position: string;
+  acknowledged_at: Date | null;
+  judged_through: string;
+  revoked_users: string;
+  revocation_seconds_sum: number;
+  revocation_seconds_max: number;
+  objective_missed_users: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `id, directory_id, name, owner, objective_seconds, kafka_group_id, acknowledged_position::text, acknowledged_at,
+  judged_through::text, revoked_users::text, revocation_seconds_sum, revocation_seconds_max, objective_missed_users::text, created_at, updated_at`;
+
+function toConsumer(r: ConsumerRow): Consumer {
+  return {
+    id: r.id,
+    directoryId: r.directory_id ?? undefined,
+    name: r.name,
+    owner: r.owner,
+    objectiveSeconds: r.objective_seconds,
+    kafkaGroupId: r.kafka_group_id ?? undefined,
+    acknowledgedPosition: BigInt(r.acknowledged_position),
+    acknowledgedAt: r.acknowledged_at,
+    judgedThrough: BigInt(r.judged_through),
+    revokedUsers: Number(r.revoked_users),
+    revocationSecondsSum: r.revocation_seconds_sum,
+    revocationSecondsMax: r.revocation_seconds_max,
+    objectiveMissedUsers: Number(r.objective_missed_users),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** A consumer's scope as SQL over a uuid parameter that is NULL for the global scope. */
+const inScope = (param: string) => `directory_id IS NOT DISTINCT FROM ${param}::uuid`;
+
+/**
+ * The leavers a consumer answers for, between two positions: as a FROM item named
+ * `leavers`. The predicate is the one of the partial indexes made by migration 0010, word
+ * for word, so the planner reads the index. `directory` is a uuid parameter, NULL for a
+ * global consumer (every directory).
+ */
+function leavers(params: { directory: string; after: string; through?: string }): string {
+  const types = LEAVER_TYPES.map((t) => `'${t}'`).join(", ");
+  return `(SELECT id, directory_id, subject_id, type, position, occurred_at FROM outbox_events
+      WHERE position IS NOT NULL AND (type IN (${types})
+      OR (type = '${ROLES_DROPPED_TYPE}' AND payload -> 'roles' = '[]'::jsonb AND payload -> 'rolesBefore' <> '[]'::jsonb))
+        AND (${params.directory}::uuid IS NULL OR directory_id = ${params.directory}::uuid)
+        AND position > ${params.after}::bigint ${params.through ? `AND position <= ${params.through}::bigint` : ""}) AS leavers`;
+}
+
+export class ConsumerRepository implements ConsumerStore {
+  private readonly pool: pg.Pool;
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  private async transact<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Creates the consumer at `startPosition`, or updates the spec of the one of that name.
+   * Returns undefined when the scope already holds `maxPerScope` others.
+   */
+  async register(spec: ConsumerSpec, startPosition: bigint, now: Date, maxPerScope: number): Promise<Consumer | undefined> {
+    return this.transact(async (client) => {
+      // One registration per scope at a time, so the count below cannot be raced past.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('roster.consumers'), hashtext($1))", [spec.directoryId ?? "global"]);
+      const updated = await client.query<ConsumerRow>(
+        `UPDATE consumers SET owner = $3, objective_seconds = $4, kafka_group_id = $5, updated_at = $6
+          WHERE ${inScope("$1")} AND name = $2 RETURNING ${COLUMNS}`,
+        [spec.directoryId ?? null, spec.name, spec.owner, spec.objectiveSeconds, spec.kafkaGroupId ?? null, now],
+      );
+      if (updated.rows[0]) return toConsumer(updated.rows[0]);
+      const { rows: counted } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM consumers WHERE ${inScope("$1")}`, [spec.directoryId ?? null]);
+      if ((counted[0]?.n ?? 0) >= maxPerScope) return undefined;
+      const { rows } = await client.query<ConsumerRow>(
+        `INSERT INTO consumers (id, directory_id, name, owner, objective_seconds, kafka_group_id, acknowledged_position, judged_through, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8) RETURNING ${COLUMNS}`,
+        [newId(), spec.directoryId ?? null, spec.name, spec.owner, spec.objectiveSeconds, spec.kafkaGroupId ?? null, startPosition.toString(), now],
+      );
+      return toConsumer(rows[0]!);
+    });
+  }
+
+  async get(directoryId: string | undefined, name: string): Promise<Consumer | undefined> {
+    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} AND name = $2`, [directoryId ?? null, name]);
+    return rows[0] && toConsumer(rows[0]);
+  }
+
+  async list(directoryId: string | undefined, limit: number): Promise<Consumer[]> {
+    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} ORDER BY name LIMIT $2`, [directoryId ?? null, limit]);
+    return rows.map(toConsumer);
+  }
+
+  /** Every Kafka consumer, of every scope (the broker poll). */
+  async kafkaConsumers(limit: number): Promise<Consumer[]> {
+    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE kafka_group_id IS NOT NULL ORDER BY id LIMIT $1`, [limit]);
+    return rows.map(toConsumer);
+  }
+
+  /** Every consumer, a page at a time by id (the objective check). */
+  async page(afterId: string | undefined, limit: number): Promise<Consumer[]> {
+    const { rows } = await this.pool.query<ConsumerRow>(
+      `SELECT ${COLUMNS} FROM consumers WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2`,
+      [afterId ?? null, limit],
+    );
+    return rows.map(toConsumer);
+  }
+
+  async delete(directoryId: string | undefined, name: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`DELETE FROM consumers WHERE ${inScope("$1")} AND name = $2`, [directoryId ?? null, name]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Moves the consumer's acknowledged position to `position` at `now` (never back), and
+   * measures the leavers it revokes: their latencies bucketed by `bounds` in the same
+   * statement, however many they are. Undefined when the consumer no longer exists.
+   */
+  async acknowledge(id: string, position: bigint, now: Date, bounds: readonly number[]): Promise<Revocation | undefined> {
+    return this.transact(async (client) => {
+      const { rows: locked } = await client.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE`, [id]);
+      const current = locked[0] && toConsumer(locked[0]);
+      if (!current) return undefined;
+      if (position <= current.acknowledgedPosition) return { consumer: current, revoked: 0, buckets: new Map(), secondsSum: 0, missed: 0 };
+      const { rows } = await client.query<{ n: number; sum: number; max: number; late: number; buckets: Array<[number, number]> }>(
+        // A latency's bucket: how many bounds lie below it (le semantics), from width_bucket
+        // over the negated bounds, ascending: n - |{b : -b <= -s}| = |{b : b < s}|.
+        `WITH lat AS MATERIALIZED (
+           SELECT position, greatest(extract(epoch FROM $4::timestamptz - occurred_at)::float8, 0) AS s
+             FROM ${leavers({ directory: "$1", after: "$2", through: "$3" })}),
+         per_bucket AS (
+           SELECT cardinality($5::float8[]) - width_bucket(-s, $5::float8[]) AS i, count(*)::int AS n FROM lat GROUP BY 1)
+         SELECT (SELECT count(*) FROM lat)::int AS n,
+                (SELECT coalesce(sum(s), 0) FROM lat) AS sum,
+                (SELECT coalesce(max(s), 0) FROM lat) AS max,
+                (SELECT count(*) FROM lat WHERE s > $6 AND position > $7::bigint)::int AS late,
+                (SELECT coalesce(json_agg(json_build_array(i, n)), '[]'::json) FROM per_bucket) AS buckets`,
+        [current.directoryId ?? null, current.acknowledgedPosition.toString(), position.toString(), now, bounds.map((b) => -b).reverse(), current.objectiveSeconds, current.judgedThrough.toString()],
+      );
+      const figures = rows[0]!;
+      const { rows: saved } = await client.query<ConsumerRow>(
+        `UPDATE consumers SET acknowledged_position = $2, acknowledged_at = $3, judged_through = greatest(judged_through, $2),
+           revoked_users = revoked_users + $4, revocation_seconds_sum = revocation_seconds_sum + $5,
+           revocation_seconds_max = greatest(revocation_seconds_max, $6), objective_missed_users = objective_missed_users + $7
+          WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, position.toString(), now, figures.n, figures.sum, figures.max, figures.late],
+      );
+      return { consumer: toConsumer(saved[0]!), revoked: figures.n, buckets: new Map(figures.buckets), secondsSum: figures.sum, missed: figures.late };
+    });
+  }
+
+  /**
+   * Judges the consumer's unacknowledged leavers against its objective at `now`: counts, once,
+   * those newly past it, and how many are past it in all. A consumer another process is
+   * judging (or acknowledging) right now is skipped: undefined.
+   *
+   * Positions follow publication, not commit time, so a leaver may sit at a higher position
+   * than one committed after it: the judged prefix stops before the first leaver still within
+   * its objective, and a later check takes the rest.
+   */
+  async judge(id: string, now: Date): Promise<Judgement | undefined> {
+    return this.transact(async (client) => {
+      const { rows: locked } = await client.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE SKIP LOCKED`, [id]);
+      const c = locked[0] && toConsumer(locked[0]);
+      if (!c) return undefined;
+      const deadline = new Date(now.getTime() - c.objectiveSeconds * 1000);
+      const { rows } = await client.query<{ missed: number; through: string | null; overdue: number }>(
+        // The edge is an uncorrelated subquery, evaluated once whatever the statistics say.
+        `WITH unacked AS MATERIALIZED (SELECT position, occurred_at FROM ${leavers({ directory: "$1", after: "$2" })}),
+         missed AS (
+           SELECT position FROM unacked WHERE position > $3::bigint AND occurred_at <= $4
+              AND position < coalesce((SELECT min(position) FROM unacked WHERE position > $3::bigint AND occurred_at > $4), 9223372036854775807))
+         SELECT (SELECT count(*) FROM missed)::int AS missed, (SELECT max(position) FROM missed)::text AS through,
+                (SELECT count(*) FROM unacked WHERE occurred_at <= $4)::int AS overdue`,
+        [c.directoryId ?? null, c.acknowledgedPosition.toString(), c.judgedThrough.toString(), deadline],
+      );
+      const figures = rows[0]!;
+      if (figures.missed > 0) {
+        await client.query(`UPDATE consumers SET judged_through = $2, objective_missed_users = objective_missed_users + $3 WHERE id = $1`, [
+          id,
+          figures.through,
+          figures.missed,
+        ]);
+      }
+      return { missed: figures.missed, overdue: figures.overdue };
+    });
+  }
+
+  /** The consumer's unacknowledged leavers after `after`, oldest first; only those at or before `occurredBy` when given. */
+  async unrevoked(c: Consumer, after: bigint, occurredBy: Date | undefined, limit: number): Promise<UnrevokedRow[]> {
+    const { rows } = await this.pool.query<{ id: string; directory_id: string; subject_id: string; type: string; position: string; occurred_at: Date }>(
+      `SELECT id, directory_id, subject_id, type, position::text, occurred_at FROM ${leavers({ directory: "$1", after: "$2" })}
+        WHERE $3::timestamptz IS NULL OR occurred_at <= $3 ORDER BY leavers.position LIMIT $4`,
+      [c.directoryId ?? null, (after > c.acknowledgedPosition ? after : c.acknowledgedPosition).toString(), occurredBy ?? null, limit],
+    );
+    return rows.map((r) => ({ eventId: r.id, directoryId: r.directory_id, userId: r.subject_id, type: r.type, position: BigInt(r.position), occurredAt: r.occurred_at }));
+  }
+}
