@@ -109,7 +109,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
-  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection, brake);
+  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection, brake, directories);
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });

@@ -1,8 +1,8 @@
 // The SCIM representation of the core's users and groups (RFC 7643 sections 3.1, 4.1, 4.2).
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Group, Member, User } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import type { JsonObject } from "../core/domain/scim/patch.ts";
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../core/domain/scim/schema.ts";
+import type { JsonObject } from "../platform/scim/json.ts";
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../platform/scim/schema.ts";
 import { etag } from "./http.ts";
 
 function iso(t: Timestamp | undefined): string | undefined {

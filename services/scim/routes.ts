@@ -1,17 +1,19 @@
 // The SCIM 2.0 protocol (RFC 7644) over the directory core. Every operation is a function
 // from a parsed request to a response, so /Bulk runs the very same code as single requests.
 // Reads and writes go through the core's Connect client; this layer only speaks SCIM.
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { Directory, Group, Member, User } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { ProviderKind, SortOrder } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { memberIdsOf } from "../core/domain/resources.ts";
-import { firstPageToken } from "../core/domain/paging.ts";
-import type { AttrRef } from "../core/domain/scim/ast.ts";
-import { parseAttributeList } from "../core/domain/scim/filter.ts";
-import { applyPatch, type JsonObject } from "../core/domain/scim/patch.ts";
-import { isReturned, project } from "../core/domain/scim/projection.ts";
-import type { ResourceType } from "../core/domain/scim/schema.ts";
-import { DomainError, excerpt, InvalidInputError, MutabilityError, quote } from "../core/domain/errors.ts";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import type { Directory, Group, Member, PatchOperation, User } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { PatchOperationSchema, ProviderKind, SortOrder } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { create } from "@bufbuild/protobuf";
+import type { AttrRef } from "../platform/scim/ast.ts";
+import { parseAttributeList } from "../platform/scim/filter.ts";
+import type { JsonObject, JsonValue } from "../platform/scim/json.ts";
+import { memberIdsOf } from "../platform/scim/members.ts";
+import { readPatchOperations } from "../platform/scim/patch-request.ts";
+import { isReturned, project } from "../platform/scim/projection.ts";
+import type { ResourceType } from "../platform/scim/schema.ts";
+import { excerpt, quote } from "../platform/text.ts";
 import type { CoreClient } from "./core-client.ts";
 import {
   DEFAULT_PAGE_SIZE,
@@ -22,7 +24,7 @@ import {
   schemas,
   serviceProviderConfig,
 } from "./discovery.ts";
-import { errorBody, fromConnectError, ScimError } from "./errors.ts";
+import { errorBody, ScimError, toScimError } from "./errors.ts";
 import { etag, versionFromEtag } from "./http.ts";
 import { groupResource, userResource } from "./representation.ts";
 
@@ -53,20 +55,8 @@ export interface ScimContext {
 const SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 const BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-// A PATCH without If-Match is retried this often when a concurrent write moved the version.
-const PATCH_ATTEMPTS = 5;
 // Members returned inline with a group are read in pages of this size.
 const MEMBER_PAGE = 1000;
-
-/** Turns anything thrown into the SCIM error the client sees. */
-export function toScimError(error: unknown): ScimError | undefined {
-  if (error instanceof ScimError) return error;
-  if (error instanceof ConnectError) return fromConnectError(error);
-  if (error instanceof MutabilityError) return new ScimError(400, error.message, "mutability");
-  if (error instanceof InvalidInputError) return new ScimError(400, error.message, error.kind);
-  if (error instanceof DomainError) return new ScimError(400, error.message, "invalidValue");
-  return undefined;
-}
 
 const lenient = (ctx: ScimContext) => !ctx.directory.strict;
 
@@ -128,6 +118,11 @@ interface ListParams {
   proj: Projection;
 }
 
+// A cursor is the core's page token, except this one: the start, for a page of none asked
+// for with the first cursor (it must be handed a position that skips nobody). No page token
+// looks like it.
+const FIRST_CURSOR = "start";
+
 // The core pages by a 32-bit start index; beyond it no page exists to ask for.
 const MAX_START_INDEX = 2_147_483_647;
 
@@ -170,7 +165,7 @@ async function list(ctx: ScimContext, type: ResourceType, p: ListParams): Promis
     filter: p.filter,
     // count=0 asks only for totalResults.
     pageSize: Math.max(1, p.count),
-    pageToken: p.cursor ?? "",
+    pageToken: p.cursor === FIRST_CURSOR ? "" : (p.cursor ?? ""),
     startIndex: p.cursor === undefined ? p.startIndex : 0,
     sortBy: p.sortBy,
     sortOrder: p.descending ? SortOrder.DESCENDING : SortOrder.ASCENDING,
@@ -194,7 +189,7 @@ async function list(ctx: ScimContext, type: ResourceType, p: ListParams): Promis
     // A page of none leaves the position where it was: the page read (of one, since the
     // core has no empty pages) must not move the cursor past anyone.
     resources = [];
-    if (p.cursor !== undefined && total > 0) next = p.cursor === "" ? firstPageToken() : p.cursor;
+    if (p.cursor !== undefined && total > 0) next = p.cursor === "" ? FIRST_CURSOR : p.cursor;
   }
   const extra: JsonObject = p.cursor !== undefined && next !== "" ? { nextCursor: next } : {};
   return { status: 200, body: listResponse(resources, total, p.cursor === undefined ? p.startIndex : 1, extra) };
@@ -202,27 +197,22 @@ async function list(ctx: ScimContext, type: ResourceType, p: ListParams): Promis
 
 // ---- users
 
+/**
+ * The PatchOp body as typed operations for the core, which applies them under the resource's
+ * row lock (so concurrent PATCHes queue instead of failing) and refuses a stale If-Match.
+ */
+function patchRequest(ctx: ScimContext, id: string, req: ScimRequest): { directoryId: string; id: string; operations: PatchOperation[]; expectedVersion: bigint | undefined } {
+  const operations = readPatchOperations(req.body, lenient(ctx)).map((o) =>
+    create(PatchOperationSchema, { op: o.op, path: o.path, value: o.value === undefined ? undefined : fromJson(ValueSchema, o.value as JsonValue) }),
+  );
+  return { directoryId: ctx.directory.id, id, operations, expectedVersion: optionalBig(versionFromEtag(req.ifMatch)) };
+}
+
 async function patchUser(ctx: ScimContext, id: string, req: ScimRequest): Promise<ScimResponse> {
-  const ifMatch = versionFromEtag(req.ifMatch);
   // Parsed before the write: a bad `attributes` must not answer 400 for a change that was applied.
   const proj = projection(req.query);
-  for (let attempt = 1; ; attempt++) {
-    const { user } = await ctx.core.getUser({ directoryId: ctx.directory.id, id });
-    const current = user!;
-    if (ifMatch !== undefined && BigInt(ifMatch) !== current.version) throw new ScimError(412, `user is at version ${current.version}`);
-    const result = applyPatch("User", userResource(current, ctx.baseUrl), req.body, { lenient: lenient(ctx) });
-    let saved = current;
-    if (result.changed) {
-      try {
-        saved = (await ctx.core.replaceUser({ directoryId: ctx.directory.id, id, resource: result.resource, expectedVersion: current.version })).user!;
-      } catch (error) {
-        // Someone else wrote in between: read again and re-apply, unless the client pinned a version.
-        if (error instanceof ConnectError && error.code === Code.Aborted && ifMatch === undefined && attempt < PATCH_ATTEMPTS) continue;
-        throw error;
-      }
-    }
-    return patched(ctx, showUser(ctx, saved, proj), saved.version);
-  }
+  const user = (await ctx.core.patchUser(patchRequest(ctx, id, req))).user!;
+  return patched(ctx, showUser(ctx, user, proj), user.version);
 }
 
 /** Entra expects 204 from PATCH; other clients get the resource (RFC 7644 3.5.2). */
@@ -266,42 +256,14 @@ const optionalBig = (n: number | undefined) => (n === undefined ? undefined : Bi
 // ---- groups
 
 async function patchGroup(ctx: ScimContext, id: string, req: ScimRequest): Promise<ScimResponse> {
-  const ifMatch = versionFromEtag(req.ifMatch);
   const proj = projection(req.query);
-  for (let attempt = 1; ; attempt++) {
-    const current = (await ctx.core.getGroup({ directoryId: ctx.directory.id, id })).group!;
-    if (ifMatch !== undefined && BigInt(ifMatch) !== current.version) throw new ScimError(412, `group is at version ${current.version}`);
-    // The member list is never read: member operations come back as changes to apply.
-    const result = applyPatch("Group", groupResource(current, undefined, ctx.baseUrl), req.body, { lenient: lenient(ctx) });
-    const members = result.members;
-    const { members: _members, ...attributes } = result.resource;
-    let saved = current;
-    if (result.changed || members) {
-      try {
-        saved = (
-          await ctx.core.updateGroup({
-            directoryId: ctx.directory.id,
-            id,
-            resource: result.changed ? attributes : undefined,
-            replaceMembers: members?.replaceAll !== undefined,
-            replaceMemberUserIds: members?.replaceAll ?? [],
-            addMemberUserIds: members?.add ?? [],
-            removeMemberUserIds: members?.remove ?? [],
-            expectedVersion: current.version,
-          })
-        ).group!;
-      } catch (error) {
-        if (error instanceof ConnectError && error.code === Code.Aborted && ifMatch === undefined && attempt < PATCH_ATTEMPTS) continue;
-        throw error;
-      }
-    }
-    // RFC 7644 3.5.2 allows 204 instead of the whole resource. A group's whole resource is its
-    // member list, which can be 100,000 entries: a one-member PATCH must not read it back. So
-    // a group PATCH answers 204 (what Okta and Entra expect) unless the client asks for a
-    // representation with `attributes` or `excludedAttributes`.
-    if (ctx.directory.provider === ProviderKind.ENTRA || Object.keys(proj).length === 0) return { status: 204, headers: { etag: etag(saved.version) } };
-    return patched(ctx, await showGroup(ctx, saved, proj), saved.version);
-  }
+  const group = (await ctx.core.patchGroup(patchRequest(ctx, id, req))).group!;
+  // RFC 7644 3.5.2 allows 204 instead of the whole resource. A group's whole resource is its
+  // member list, which can be 100,000 entries: a one-member PATCH must not read it back. So
+  // a group PATCH answers 204 (what Okta and Entra expect) unless the client asks for a
+  // representation with `attributes` or `excludedAttributes`.
+  if (ctx.directory.provider === ProviderKind.ENTRA || Object.keys(proj).length === 0) return { status: 204, headers: { etag: etag(group.version) } };
+  return patched(ctx, await showGroup(ctx, group, proj), group.version);
 }
 
 async function groups(ctx: ScimContext, req: ScimRequest, id: string | undefined): Promise<ScimResponse> {

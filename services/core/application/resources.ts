@@ -14,13 +14,21 @@ import {
   nestedGroupError,
   refuseIdChange,
   sameJson,
+  scimGroup,
+  scimUser,
   userFields,
+  type GroupFields,
   type GroupRecord,
   type Json,
+  type UserFields,
   type UserRecord,
 } from "../domain/resources.ts";
-import type { AttrRef } from "../domain/scim/ast.ts";
-import { parseAttributeList, parseFilter } from "../domain/scim/filter.ts";
+import { applyPatch } from "../domain/scim/patch.ts";
+import type { JsonObject, JsonValue } from "../../platform/scim/json.ts";
+import { PATCH_OP_SCHEMA } from "../../platform/scim/patch-request.ts";
+import type { DirectoryUseCases } from "./directories.ts";
+import type { AttrRef } from "../../platform/scim/ast.ts";
+import { parseAttributeList, parseFilter } from "../../platform/scim/filter.ts";
 import type { BrakeGate, BrakeUseCases } from "./brake.ts";
 import type { CanonicalInput, CanonicalProjector } from "./canonical.ts";
 import type { MemberRow, Repositories, Store } from "./store.ts";
@@ -84,15 +92,18 @@ export class ResourceUseCases {
   private readonly membershipHook: MembershipHook | undefined;
   private readonly projector: CanonicalProjector | undefined;
   private readonly brake: BrakeUseCases | undefined;
+  private readonly directories: Pick<DirectoryUseCases, "cachedDirectory"> | undefined;
   /**
    * With a projector, every user event's payload carries the user's canonical form; with a
-   * brake, deprovisioning writes pass the directory's deprovisioning brake.
+   * brake, deprovisioning writes pass the directory's deprovisioning brake; with directories,
+   * a directory's settings are read through their cache.
    */
-  constructor(store: Store, membershipHook?: MembershipHook, projector?: CanonicalProjector, brake?: BrakeUseCases) {
+  constructor(store: Store, membershipHook?: MembershipHook, projector?: CanonicalProjector, brake?: BrakeUseCases, directories?: Pick<DirectoryUseCases, "cachedDirectory">) {
     this.store = store;
     this.membershipHook = membershipHook;
     this.projector = projector;
     this.brake = brake;
+    this.directories = directories;
   }
 
   /**
@@ -173,22 +184,51 @@ export class ResourceUseCases {
     return this.deprovisioning(dirId, !fields.active, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
       checkVersion(current.version, expectedVersion, "user");
-      if (sameJson(current.resource, fields.resource)) return current;
-      const changed = changedAttributes(current.resource, fields.resource);
-      const attributesChanged = changed.some((name) => name !== "active");
-      const activeChanged = current.active !== fields.active;
-      const now = new Date();
-      let version = current.version;
-      const user: UserRecord = { ...current, ...fields, state: fields.active ? "active" : "inactive", updatedAt: now, version: 0 };
-      const facts: UserFact[] = [];
-      if (attributesChanged) facts.push({ user: { ...user, version: ++version }, type: "user.updated", extra: { changedAttributes: changed.filter((n) => n !== "active") } });
-      if (activeChanged) facts.push({ user: { ...user, version: ++version }, type: fields.active ? "user.reactivated" : "user.deactivated" });
-      const saved = { ...user, version };
-      const brakeEvents = activeChanged && !fields.active && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
-      await repos.users.update(saved);
-      await repos.outbox.append([...(await this.userEvents(repos, dirId, facts)), ...brakeEvents]);
-      return saved;
+      return this.writeUser(repos, gate, current, fields, undefined);
     });
+  }
+
+  /**
+   * A SCIM PATCH of a user, in one transaction: the user is locked and read once, the
+   * operations applied to it, and the difference written with its events. Concurrent patches
+   * queue on the row lock instead of failing; only a stale expectedVersion is refused.
+   */
+  async patchUser(directoryId: string, id: string, operations: readonly PatchOperation[], expectedVersion?: number): Promise<UserWithGroups> {
+    const dirId = checkId("directory_id", directoryId);
+    const lenient = !(await this.directoryOf(dirId)).strict;
+    // Only a patch that names `active` can deactivate: the others skip the brake's lock.
+    return this.deprovisioning(dirId, mentions(operations, "active"), async (repos, gate) => {
+      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      checkVersion(current.version, expectedVersion, "user");
+      const groups = (await repos.memberships.groupRefsOf([current.id])).get(current.id) ?? [];
+      const result = applyPatch("User", scimUser(current, groups) as JsonObject, patchBody(operations), { lenient });
+      if (!result.changed) return { user: current, groups };
+      refuseIdChange(result.resource, current.id);
+      return { user: await this.writeUser(repos, gate, current, userFields(result.resource), groups), groups };
+    });
+  }
+
+  /**
+   * Writes a user's new fields (the caller holds its row lock): one event for the attribute
+   * changes, one for a change of `active`, nothing when nothing changed. With groups given,
+   * the events' canonical forms use them instead of reading them again.
+   */
+  private async writeUser(repos: Repositories, gate: BrakeGate | undefined, current: UserRecord, fields: UserFields, groups: readonly GroupRef[] | undefined): Promise<UserRecord> {
+    if (sameJson(current.resource, fields.resource)) return current;
+    const changed = changedAttributes(current.resource, fields.resource);
+    const attributesChanged = changed.some((name) => name !== "active");
+    const activeChanged = current.active !== fields.active;
+    const now = new Date();
+    let version = current.version;
+    const user: UserRecord = { ...current, ...fields, state: fields.active ? "active" : "inactive", updatedAt: now, version: 0 };
+    const facts: UserFact[] = [];
+    if (attributesChanged) facts.push({ user: { ...user, version: ++version }, groups, type: "user.updated", extra: { changedAttributes: changed.filter((n) => n !== "active") } });
+    if (activeChanged) facts.push({ user: { ...user, version: ++version }, groups, type: fields.active ? "user.reactivated" : "user.deactivated" });
+    const saved = { ...user, version };
+    const brakeEvents = activeChanged && !fields.active && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
+    await repos.users.update(saved);
+    await repos.outbox.append([...(await this.userEvents(repos, current.directoryId, facts)), ...brakeEvents]);
+    return saved;
   }
 
   /** Deactivation (active=false) and reactivation; a no-op when already in that state. */
@@ -312,21 +352,50 @@ export class ResourceUseCases {
     return this.deprovisioning(dirId, mayRemove, async (repos, gate) => {
       const current = checkNotDeleted(isId(id) ? await repos.groups.getForUpdate(dirId, id.toLowerCase()) : undefined, "group", id);
       checkVersion(current.version, change.expectedVersion, "group");
-      const now = new Date();
-      const events: NewEvent[] = [];
-      let group = current;
-      if (fields && !sameJson(current.resource, fields.resource)) {
-        group = { ...current, ...fields, version: current.version + 1, updatedAt: now };
-        events.push(groupEvent(group, group.version, "group.updated", { changedAttributes: changedAttributes(current.resource, fields.resource) }));
-      }
-      group = await this.changeMembers(repos, group, change.members, now, events, true, gate);
-      if (group !== current) await repos.groups.update(group);
-      if (group.displayName !== current.displayName || group.externalId !== current.externalId) {
-        events.push(...(await this.rolesAfterRename(repos, current, group, now)));
-      }
-      await repos.outbox.append(events);
-      return group;
+      return this.writeGroup(repos, gate, current, fields, change.members);
     });
+  }
+
+  /**
+   * A SCIM PATCH of a group, in one transaction under the group's row lock, as patchUser.
+   * The member list is never read: member operations become set-based changes.
+   */
+  async patchGroup(directoryId: string, id: string, operations: readonly PatchOperation[], expectedVersion?: number): Promise<GroupRecord> {
+    const dirId = checkId("directory_id", directoryId);
+    const lenient = !(await this.directoryOf(dirId)).strict;
+    // Only a patch that names `members` can remove members: the others skip the brake's lock.
+    return this.deprovisioning(dirId, mentions(operations, "members"), async (repos, gate) => {
+      const current = checkNotDeleted(isId(id) ? await repos.groups.getForUpdate(dirId, id.toLowerCase()) : undefined, "group", id);
+      checkVersion(current.version, expectedVersion, "group");
+      const result = applyPatch("Group", scimGroup(current) as JsonObject, patchBody(operations), { lenient });
+      if (!result.changed && !result.members) return current;
+      let fields: GroupFields | undefined;
+      if (result.changed) {
+        const { members: _members, ...attributes } = result.resource;
+        refuseIdChange(attributes, current.id);
+        fields = groupFields(attributes);
+      }
+      const members = result.members ?? { add: [], remove: [] };
+      return this.writeGroup(repos, gate, current, fields, members);
+    });
+  }
+
+  /** Writes a group's new fields and member changes (the caller holds its row lock). */
+  private async writeGroup(repos: Repositories, gate: BrakeGate | undefined, current: GroupRecord, fields: GroupFields | undefined, members: MemberChanges): Promise<GroupRecord> {
+    const now = new Date();
+    const events: NewEvent[] = [];
+    let group = current;
+    if (fields && !sameJson(current.resource, fields.resource)) {
+      group = { ...current, ...fields, version: current.version + 1, updatedAt: now };
+      events.push(groupEvent(group, group.version, "group.updated", { changedAttributes: changedAttributes(current.resource, fields.resource) }));
+    }
+    group = await this.changeMembers(repos, group, members, now, events, true, gate);
+    if (group !== current) await repos.groups.update(group);
+    if (group.displayName !== current.displayName || group.externalId !== current.externalId) {
+      events.push(...(await this.rolesAfterRename(repos, current, group, now)));
+    }
+    await repos.outbox.append(events);
+    return group;
   }
 
   async deleteGroup(directoryId: string, id: string, expectedVersion?: number): Promise<GroupRecord> {
@@ -391,6 +460,11 @@ export class ResourceUseCases {
     if (facts.length === 0) return [];
     const canonical = this.projector ? await this.projector.canonical(repos, directoryId, facts) : [];
     return facts.map((f, i) => userEvent(f.user, f.user.version, f.type, { ...f.extra, ...canonical[i] }));
+  }
+
+  /** The directory as every request sees it (cached briefly): its strictness picks the PATCH dialect. */
+  private async directoryOf(id: string): Promise<Directory> {
+    return this.directories ? this.directories.cachedDirectory(id) : this.directory(this.store.read, id);
   }
 
   private async directory(repos: Repositories, id: string): Promise<Directory> {
@@ -473,6 +547,26 @@ export class ResourceUseCases {
     await repos.users.setVersions(versions, now);
     return after(version);
   }
+}
+
+/** One operation of a SCIM PatchOp request, as the client sent it. */
+export interface PatchOperation {
+  readonly op: string;
+  readonly path?: string | undefined;
+  readonly value?: unknown;
+}
+
+/** The PatchOp request the operations came in, for the PATCH engine (which checks them all). */
+function patchBody(operations: readonly PatchOperation[]): JsonObject {
+  return {
+    schemas: [PATCH_OP_SCHEMA],
+    Operations: operations.map((o) => ({ op: o.op, ...(o.path === undefined ? {} : { path: o.path }), ...(o.value === undefined ? {} : { value: o.value as JsonValue }) })),
+  };
+}
+
+/** Whether any operation could name the attribute (by path, or as a key of a path-less value). */
+function mentions(operations: readonly PatchOperation[], attribute: string): boolean {
+  return operations.some((o) => (o.path ?? "").toLowerCase().includes(attribute) || (o.value !== undefined && JSON.stringify(o.value).toLowerCase().includes(attribute)));
 }
 
 /** A fact about one user, to become an event: the user as of it (version = its sequence). */

@@ -3,7 +3,7 @@
 import type { ApiKey, ApiKeyScope, Directory, ScimToken } from "../domain/directory.ts";
 import type { NewEvent } from "../domain/events.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
-import type { AttrRef, Filter } from "../domain/scim/ast.ts";
+import type { AttrRef, Filter } from "../../platform/scim/ast.ts";
 import type { MappingRepository } from "../../mapping/application/ports.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 import type { Brake } from "../domain/brake.ts";

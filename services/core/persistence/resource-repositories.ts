@@ -10,8 +10,8 @@ import type {
 import { NotFoundError, UniquenessError } from "../domain/errors.ts";
 import type { GroupRecord, Json, UserRecord, UserState } from "../domain/resources.ts";
 import type { NewEvent } from "../domain/events.ts";
-import type { AttrRef } from "../domain/scim/ast.ts";
-import type { ResourceType } from "../domain/scim/schema.ts";
+import type { AttrRef } from "../../platform/scim/ast.ts";
+import type { ResourceType } from "../../platform/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
 import { isForeignKeyViolation, isUniqueViolation, type Sql } from "./sql.ts";
 

@@ -43,6 +43,7 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   getUser: reads(),
   listUsers: reads(),
   replaceUser: writes(),
+  patchUser: writes(),
   deactivateUser: writes(),
   reactivateUser: writes(),
   deleteUser: writes(),
@@ -51,6 +52,7 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   getGroup: reads(),
   listGroups: reads(),
   updateGroup: writes(),
+  patchGroup: writes(),
   deleteGroup: writes(),
 
   addGroupMembers: writes(),

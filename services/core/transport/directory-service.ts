@@ -16,6 +16,7 @@ import {
   groupToPb,
   listOptionsFromPb,
   memberToPb,
+  patchOperationFromPb,
   providerFromPb,
   userToPb,
   scimTokenToPb,
@@ -93,6 +94,10 @@ export function resourceServiceImpl(resources: ResourceUseCases): Partial<Servic
     async replaceUser(req) {
       return { user: userToPb(await resources.replaceUser(req.directoryId, req.id, req.resource ?? {}, expectedVersionFromPb(req.expectedVersion))) };
     },
+    async patchUser(req) {
+      const { user, groups } = await resources.patchUser(req.directoryId, req.id, req.operations.map(patchOperationFromPb), expectedVersionFromPb(req.expectedVersion));
+      return { user: userToPb(user, groups) };
+    },
     async deactivateUser(req) {
       return { user: userToPb(await resources.setUserActive(req.directoryId, req.id, false, expectedVersionFromPb(req.expectedVersion))) };
     },
@@ -119,6 +124,9 @@ export function resourceServiceImpl(resources: ResourceUseCases): Partial<Servic
         expectedVersion: expectedVersionFromPb(req.expectedVersion),
       });
       return { group: groupToPb(group) };
+    },
+    async patchGroup(req) {
+      return { group: groupToPb(await resources.patchGroup(req.directoryId, req.id, req.operations.map(patchOperationFromPb), expectedVersionFromPb(req.expectedVersion))) };
     },
     async deleteGroup(req) {
       return { group: groupToPb(await resources.deleteGroup(req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
