@@ -176,17 +176,17 @@ async function steady(target: Target, rate: number, seconds: number): Promise<{ 
 }
 
 /** Users seeded straight into the table (active, version 1), for the patch scenario. */
-async function seedUsers(databaseUrl: string, directoryId: string, n: number): Promise<string[]> {
+async function seedUsers(databaseUrl: string, directoryId: string, n: number, prefix = "seed"): Promise<string[]> {
   const rows = await queryDatabase<{ id: string }>(
     databaseUrl,
     `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at)
-     SELECT gen_random_uuid(), $1, 'seed-' || i || '@example.com', 'ext-' || i, true, 'active', 'Seed ' || i,
-            jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'), 'userName', 'seed-' || i || '@example.com',
-              'externalId', 'ext-' || i, 'displayName', 'Seed ' || i, 'active', true),
+     SELECT gen_random_uuid(), $1, $3 || '-' || i || '@example.com', $3 || '-' || i, true, 'active', $3 || ' ' || i,
+            jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'), 'userName', $3 || '-' || i || '@example.com',
+              'externalId', $3 || '-' || i, 'displayName', $3 || ' ' || i, 'active', true),
             1, now(), now(), NULL
      FROM generate_series(1, $2::int) AS i
      RETURNING id`,
-    [directoryId, n],
+    [directoryId, n, prefix],
   );
   await queryDatabase(databaseUrl, "ANALYZE users");
   return rows.map((r) => r.id);
@@ -312,8 +312,8 @@ async function main(): Promise<void> {
     const rosterP99 = median(p99s.roster!);
     const [count] = await queryDatabase<{ n: string }>(database.url, SCENARIO === "create" ? "SELECT count(*) AS n FROM users" : "SELECT count(*) AS n FROM users WHERE NOT active");
     const written = count?.n ?? "0";
-    // Group members come from seeded users no PATCH touched (the far end of a fresh list).
-    const group = SCENARIO === "patch" ? await groupRounds(scimUrl, rosterHeaders, shuffled(await seedUsers(database.url, directory!.id, GROUP_PARALLEL * GROUP_ROUNDS))) : undefined;
+    // Group members are users of their own, seeded for it.
+    const group = SCENARIO === "patch" ? await groupRounds(scimUrl, rosterHeaders, shuffled(await seedUsers(database.url, directory!.id, GROUP_PARALLEL * GROUP_ROUNDS, "member"))) : undefined;
     const what = SCENARIO === "create" ? "POST /Users" : `PATCH /Users/{id} replace {"active": false}`;
     const unit = SCENARIO === "create" ? "creates/s" : "patches/s";
 

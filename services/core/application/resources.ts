@@ -198,9 +198,10 @@ export class ResourceUseCases {
     const lenient = !(await this.directoryOf(dirId)).strict;
     // Only a patch that names `active` can deactivate: the others skip the brake's lock.
     return this.deprovisioning(dirId, mentions(operations, "active"), async (repos, gate) => {
-      const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
+      const locked = isId(id) ? await repos.users.getForUpdateWithGroups(dirId, id.toLowerCase()) : undefined;
+      const current = checkNotDeleted(locked?.user, "user", id);
+      const groups = locked!.groups;
       checkVersion(current.version, expectedVersion, "user");
-      const groups = (await repos.memberships.groupRefsOf([current.id])).get(current.id) ?? [];
       const result = applyPatch("User", scimUser(current, groups) as JsonObject, patchBody(operations), { lenient });
       if (!result.changed) return { user: current, groups };
       refuseIdChange(result.resource, current.id);
@@ -226,9 +227,27 @@ export class ResourceUseCases {
     if (activeChanged) facts.push({ user: { ...user, version: ++version }, groups, type: fields.active ? "user.reactivated" : "user.deactivated" });
     const saved = { ...user, version };
     const brakeEvents = activeChanged && !fields.active && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
+    // With the groups known, the events' canonical forms come from the rules in memory, and
+    // the user and its events are one statement that checks those rules are still current.
+    const speculated = groups === undefined ? undefined : this.speculatedEvents(current.directoryId, facts, groups);
+    if (speculated && (await repos.users.updateWithEvents(saved, [...speculated.events, ...brakeEvents], speculated.mappingVersion))) return saved;
     await repos.users.update(saved);
     await repos.outbox.append([...(await this.userEvents(repos, current.directoryId, facts)), ...brakeEvents]);
     return saved;
+  }
+
+  /** The events of facts about one user with known groups, without a query; undefined when the rules are not in memory. */
+  private speculatedEvents(directoryId: string, facts: readonly UserFact[], groups: readonly GroupRef[]): { events: NewEvent[]; mappingVersion: number | undefined } | undefined {
+    if (!this.projector) return { events: facts.map((f) => userEvent(f.user, f.user.version, f.type, f.extra)), mappingVersion: undefined };
+    const events: NewEvent[] = [];
+    let mappingVersion: number | undefined;
+    for (const f of facts) {
+      const speculation = this.projector.speculate(directoryId, f.user, groups);
+      if (!speculation || (mappingVersion !== undefined && speculation.mappingVersion !== mappingVersion)) return undefined;
+      mappingVersion = speculation.mappingVersion;
+      events.push(userEvent(f.user, f.user.version, f.type, { ...f.extra, ...speculation.payload }));
+    }
+    return { events, mappingVersion };
   }
 
   /** Deactivation (active=false) and reactivation; a no-op when already in that state. */

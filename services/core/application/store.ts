@@ -107,9 +107,17 @@ export interface UserRepository {
   insertUnlessTombstoned(user: UserRecord, events: readonly NewEvent[], mappingVersion?: number): Promise<boolean>;
   get(directoryId: string, id: string): Promise<UserRecord | undefined>;
   getForUpdate(directoryId: string, id: string): Promise<UserRecord | undefined>;
+  /** Locks the user and reads its groups in the same round trip. */
+  getForUpdateWithGroups(directoryId: string, id: string): Promise<{ user: UserRecord; groups: GroupRecord[] } | undefined>;
   /** A deleted user with this externalId, for relinking a re-provisioned user. */
   findTombstoneForUpdate(directoryId: string, externalId: string): Promise<UserRecord | undefined>;
   update(user: UserRecord): Promise<void>;
+  /**
+   * Updates a locked user and appends its events in one statement, unless (when
+   * `mappingVersion` is given) the directory's mapping is no longer at that version or a remap
+   * is running: then nothing is written and the result is false.
+   */
+  updateWithEvents(user: UserRecord, events: readonly NewEvent[], mappingVersion?: number): Promise<boolean>;
   list(directoryId: string, query: ListQuery): Promise<ListResult<UserRecord>>;
   /** Locks the live users among ids (in id order, so concurrent writers cannot deadlock). */
   lockLive(directoryId: string, ids: readonly string[]): Promise<UserRecord[]>;

@@ -170,6 +170,38 @@ export function userRepository(sql: Sql): UserRepository {
       const [row] = await sql<UserRow>(`${select} FOR UPDATE`, [directoryId, id]);
       return row && toUser(row);
     },
+    async getForUpdateWithGroups(directoryId, id) {
+      // One round trip: the user locked, with its groups (not locked) as of that moment.
+      const [row] = await sql<UserRow & { groups: GroupRow[] }>(
+        `SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
+         FROM users u WHERE u.directory_id = $1 AND u.id = $2 FOR UPDATE OF u`,
+        [directoryId, id],
+      );
+      return row && { user: toUser(row), groups: row.groups.map(toGroup) };
+    },
+    async updateWithEvents(u, events, mappingVersion) {
+      // As insertUnlessTombstoned: the update and its events in one statement, written only
+      // while the mapping is at $21 with no remap running (NULL: no check).
+      const rows = await guarded(u, () =>
+        sql<{ n: string }>(
+          `WITH updated AS (
+             UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
+               version = $9, created_at = $10, updated_at = $11, deleted_at = $12
+             WHERE id = $1
+             AND ($21::bigint IS NULL OR (
+               coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+               AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
+             RETURNING id
+           ), logged AS (
+             INSERT INTO outbox_events (${EVENT_COLUMNS})
+             SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
+           )
+           SELECT count(*) AS n FROM updated`,
+          [...userParams(u), ...eventParams(events), mappingVersion ?? null],
+        ),
+      );
+      return Number(rows[0]?.n ?? 0) === 1;
+    },
     async findTombstoneForUpdate(directoryId, externalId) {
       const [row] = await sql<UserRow>(
         `SELECT * FROM users WHERE directory_id = $1 AND external_id = $2 AND deleted_at IS NOT NULL
