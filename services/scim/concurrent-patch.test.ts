@@ -1,6 +1,7 @@
 // Concurrent SCIM PATCHes, as Okta and Entra send them: many at once to one group or one
 // user, none with If-Match. The core applies each under the resource's row lock, so every
 // one succeeds and none is lost; 412 is only for a client that sent a stale If-Match.
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
@@ -127,5 +128,38 @@ describe("PatchUser and PatchGroup over Connect (hostile callers)", () => {
     const user = await a.scim("GET", `/Users/${userId}`);
     expect(user.body.displayName).toBeUndefined();
     expect(user.body.meta.version).toBe('W/"1"');
+  });
+});
+
+describe("round trips", () => {
+  /** The statements Roster sends Postgres while fn runs, but the off-path ones (audit batches, token use). */
+  async function statementsDuring(fn: () => Promise<void>): Promise<string[]> {
+    const seen: string[] = [];
+    const query = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as string | { text?: string } | undefined;
+      const text = (typeof q === "string" ? q : (q?.text ?? "")).replace(/\s+/g, " ").trim();
+      if (!/scim_audit_records|UPDATE scim_tokens/.test(text)) seen.push(text);
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      await fn();
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    return seen;
+  }
+
+  it("a user PATCH deactivating costs five statements: begin, the brake, the user with its groups, the write with its events, commit", async () => {
+    const dir = await createScimDirectory(t, ProviderKind.OKTA);
+    const [userId] = await createUsers(dir, 1, "round-trips");
+    // Caches warm (token, directory, mapping rules), as for every request but a directory's first.
+    await dir.scim("PATCH", `/Users/${userId}`, patchOp({ op: "replace", path: "displayName", value: "warm" }));
+    const statements = await statementsDuring(async () => {
+      const res = await dir.scim("PATCH", `/Users/${userId}`, patchOp({ op: "replace", value: { active: false } }));
+      expect(res.status).toBe(200);
+    });
+    expect(statements.map((s) => s.split(" ").slice(0, 2).join(" ").toLowerCase())).toEqual(["begin", "select directory_id,", "select u.*,", "with updated", "commit"]);
+    expect((await eventsOf(t, userId!)).map((e) => e.type)).toEqual(["user.created", "user.updated", "user.deactivated"]);
   });
 });
