@@ -13,7 +13,8 @@ import type { Metrics } from "../platform/metrics.ts";
 import { newId } from "../platform/ids.ts";
 import { auditedCall } from "../platform/scim/redaction.ts";
 import { checkQuery, readJson, send, sendError, type Req, type Res } from "./http.ts";
-import { route, type ScimContext } from "./routes.ts";
+import type { ScimContext } from "./protocol.ts";
+import { route } from "./routes.ts";
 
 export const SCIM_BASE_PATH = "/scim/v2";
 

@@ -30,8 +30,8 @@ import {
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import type { GroupRecord, UserRecord, UserState } from "../domain/resources.ts";
-import type { PatchOperation } from "../application/resources.ts";
-import type { ListOptions } from "../application/resources.ts";
+import type { PatchOperation } from "../application/resource-context.ts";
+import type { ListOptions } from "../application/list-query.ts";
 import type { MemberRow } from "../application/store.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 
