@@ -4,7 +4,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { DeprovisioningMode, DirectoryService, ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { checkContiguous, createScimDirectory, eventsOf, GROUP_SCHEMA, patchOp, USER_SCHEMA, type ScimDirectory } from "../testing/scim.ts";
 
@@ -150,7 +150,7 @@ describe("round trips", () => {
     return seen;
   }
 
-  it("a user PATCH deactivating costs five statements: begin, the brake, the user with its groups, the write with its events, commit", async () => {
+  it("a user PATCH deactivating costs four statements: begin, the user with its groups, the write with its events (no brake on), commit", async () => {
     const dir = await createScimDirectory(t, ProviderKind.OKTA);
     const [userId] = await createUsers(dir, 1, "round-trips");
     // Caches warm (token, directory, mapping rules), as for every request but a directory's first.
@@ -159,7 +159,27 @@ describe("round trips", () => {
       const res = await dir.scim("PATCH", `/Users/${userId}`, patchOp({ op: "replace", value: { active: false } }));
       expect(res.status).toBe(200);
     });
-    expect(statements.map((s) => s.split(" ").slice(0, 2).join(" ").toLowerCase())).toEqual(["begin", "select directory_id,", "select u.*,", "with updated", "commit"]);
+    expect(statements.map((s) => s.split(" ").slice(0, 2).join(" ").toLowerCase())).toEqual(["begin", "select u.*,", "with guard", "commit"]);
     expect((await eventsOf(t, userId!)).map((e) => e.type)).toEqual(["user.created", "user.updated", "user.deactivated"]);
+  });
+});
+
+describe("the deprovisioning brake", () => {
+  it("still holds PATCH deactivations once a policy is set in a directory that deactivated without one", async () => {
+    const dir = await createScimDirectory(t, ProviderKind.OKTA);
+    const users = await createUsers(dir, 6, "brake-later");
+    const deactivate = (id: string) => dir.scim("PATCH", `/Users/${id}`, patchOp({ op: "replace", value: { active: false } }));
+    // No policy: written without the brake's lock.
+    expect((await deactivate(users[0]!)).status).toBe(200);
+    await t.client(DirectoryService).setDeprovisioningPolicy({
+      directoryId: dir.id,
+      policy: { mode: DeprovisioningMode.HOLD, windowSeconds: 60, maxDeprovisions: 2, maxSharePercent: 0, groupWipePercent: 0 },
+    });
+    expect((await deactivate(users[1]!)).status).toBe(200);
+    expect((await deactivate(users[2]!)).status).toBe(200);
+    const held = await deactivate(users[3]!);
+    expect(held.status).toBe(503);
+    expect((await dir.scim("GET", `/Users/${users[3]}`)).body.active).toBe(true);
+    expect((await deactivate(users[4]!)).status).toBe(503);
   });
 });

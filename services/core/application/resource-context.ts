@@ -38,6 +38,23 @@ export interface MembershipHook {
   groupsCanChangeRoles(repos: Repositories, directoryId: string): Promise<boolean>;
 }
 
+// How long a directory found with a deprovisioning brake on skips the attempt without it.
+const BRAKE_ON_MEMORY_MS = 10_000;
+const MAX_BRAKES_REMEMBERED = 10_000;
+
+/** A deactivation written without the brake's lock found a brake on: run it again with it. */
+class BrakeOn extends Error {
+  override name = "BrakeOn";
+}
+
+/** How writeUser may write. */
+export interface WriteOptions {
+  /** The user's groups, when read already: the events' canonical forms need no read then. */
+  readonly groups?: readonly GroupRef[] | undefined;
+  /** Written without the brake's lock (deprovisioningUnlessBrakeOff): a deactivation must find no brake on. */
+  readonly brakeUnchecked?: boolean;
+}
+
 // Members re-derived per statement when a group's identity changes.
 const RENAME_PAGE = 1000;
 const MAX_MEMBERS_PER_CALL = 100_000;
@@ -53,6 +70,8 @@ export class ResourceContext {
   private readonly membershipHook: MembershipHook | undefined;
   private readonly brake: BrakeUseCases | undefined;
   private readonly directories: Pick<DirectoryUseCases, "cachedDirectory"> | undefined;
+  /** When a brake was last found on, per directory (see deprovisioningUnlessBrakeOff). */
+  private readonly brakesOn = new Map<string, number>();
   /**
    * With a projector, every user event's payload carries the user's canonical form; with a
    * brake, deprovisioning writes pass the directory's deprovisioning brake; with directories,
@@ -73,6 +92,29 @@ export class ResourceContext {
   deprovisioning<T>(directoryId: string, mayDeprovision: boolean, fn: (repos: Repositories, gate: BrakeGate | undefined) => Promise<T>): Promise<T> {
     if (!this.brake || !mayDeprovision) return this.store.transact((repos) => fn(repos, undefined));
     return this.brake.transact(directoryId, fn);
+  }
+
+  /**
+   * A write that may deprovision, without the brake's lock while the directory has no brake
+   * on: fn runs in a plain transaction and is told to have its write check there is none
+   * (writeUser's `brakeUnchecked`); if there is one, that transaction is rolled back and fn
+   * runs again through the brake's (locks in the brake's order: brake row first). Directories
+   * found with a brake on go through the brake's transaction for a while without trying.
+   */
+  async deprovisioningUnlessBrakeOff<T>(directoryId: string, mayDeprovision: boolean, fn: (repos: Repositories, gate: BrakeGate | undefined, brakeUnchecked: boolean) => Promise<T>): Promise<T> {
+    if (!this.brake || !mayDeprovision) return this.store.transact((repos) => fn(repos, undefined, false));
+    const seen = this.brakesOn.get(directoryId);
+    if (seen === undefined || seen < performance.now() - BRAKE_ON_MEMORY_MS) {
+      try {
+        return await this.store.transact((repos) => fn(repos, undefined, true));
+      } catch (error) {
+        if (!(error instanceof BrakeOn)) throw error;
+        this.brakesOn.delete(directoryId);
+        this.brakesOn.set(directoryId, performance.now());
+        if (this.brakesOn.size > MAX_BRAKES_REMEMBERED) this.brakesOn.delete(this.brakesOn.keys().next().value!);
+      }
+    }
+    return this.brake.transact(directoryId, (repos, gate) => fn(repos, gate, false));
   }
 
   /** The directory as every request sees it (cached briefly): its strictness picks the PATCH dialect. */
@@ -112,11 +154,11 @@ export class ResourceContext {
 
   /**
    * Writes a user's new fields (the caller holds its row lock): one event for the attribute
-   * changes, one for a change of `active`, nothing when nothing changed. With groups given,
-   * the events' canonical forms use them instead of reading them again.
+   * changes, one for a change of `active`, nothing when nothing changed (see WriteOptions).
    */
-  async writeUser(repos: Repositories, gate: BrakeGate | undefined, current: UserRecord, fields: UserFields, groups: readonly GroupRef[] | undefined): Promise<UserRecord> {
+  async writeUser(repos: Repositories, gate: BrakeGate | undefined, current: UserRecord, fields: UserFields, options: WriteOptions = {}): Promise<UserRecord> {
     if (sameJson(current.resource, fields.resource)) return current;
+    const { groups } = options;
     const changed = changedAttributes(current.resource, fields.resource);
     const attributesChanged = changed.some((name) => name !== "active");
     const activeChanged = current.active !== fields.active;
@@ -127,11 +169,19 @@ export class ResourceContext {
     if (attributesChanged) facts.push({ user: { ...user, version: ++version }, groups, type: "user.updated", extra: { changedAttributes: changed.filter((n) => n !== "active") } });
     if (activeChanged) facts.push({ user: { ...user, version: ++version }, groups, type: fields.active ? "user.reactivated" : "user.deactivated" });
     const saved = { ...user, version };
-    const brakeEvents = activeChanged && !fields.active && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
+    const deactivates = activeChanged && !fields.active;
+    const brakeEvents = deactivates && gate ? await gate.check(repos, { kind: "users", count: 1 }, now) : [];
+    // Without the brake's lock, a deactivation is written only while no brake is on.
+    const brakeOff = deactivates && options.brakeUnchecked === true;
     // With the groups known, the events' canonical forms come from the rules in memory, and
     // the user and its events are one statement that checks those rules are still current.
     const speculated = groups === undefined ? undefined : this.speculatedEvents(current.directoryId, facts, groups);
-    if (speculated && (await repos.users.updateWithEvents(saved, [...speculated.events, ...brakeEvents], speculated.mappingVersion))) return saved;
+    if (speculated) {
+      const outcome = await repos.users.updateWithEvents(saved, [...speculated.events, ...brakeEvents], { mappingVersion: speculated.mappingVersion, brakeOff });
+      if (outcome === "written") return saved;
+      if (outcome === "brakeOn") throw new BrakeOn();
+    }
+    if (brakeOff && ((await repos.brakes.get(current.directoryId))?.policy.mode ?? "off") !== "off") throw new BrakeOn();
     await repos.users.update(saved);
     await repos.outbox.append([...(await this.userEvents(repos, current.directoryId, facts)), ...brakeEvents]);
     return saved;

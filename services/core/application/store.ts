@@ -113,11 +113,12 @@ export interface UserRepository {
   findTombstoneForUpdate(directoryId: string, externalId: string): Promise<UserRecord | undefined>;
   update(user: UserRecord): Promise<void>;
   /**
-   * Updates a locked user and appends its events in one statement, unless (when
-   * `mappingVersion` is given) the directory's mapping is no longer at that version or a remap
-   * is running: then nothing is written and the result is false.
+   * Updates a locked user and appends its events in one statement, unless a guard fails: when
+   * `mappingVersion` is given, the directory's mapping must still be at it with no remap
+   * running; with `brakeOff`, the directory must have no deprovisioning brake on. Nothing is
+   * written when one fails, and the result names which.
    */
-  updateWithEvents(user: UserRecord, events: readonly NewEvent[], mappingVersion?: number): Promise<boolean>;
+  updateWithEvents(user: UserRecord, events: readonly NewEvent[], guard: { mappingVersion: number | undefined; brakeOff: boolean }): Promise<"written" | "mappingMoved" | "brakeOn">;
   list(directoryId: string, query: ListQuery): Promise<ListResult<UserRecord>>;
   /** Locks the live users among ids (in id order, so concurrent writers cannot deadlock). */
   lockLive(directoryId: string, ids: readonly string[]): Promise<UserRecord[]>;

@@ -179,28 +179,33 @@ export function userRepository(sql: Sql): UserRepository {
       );
       return row && { user: toUser(row), groups: row.groups.map(toGroup) };
     },
-    async updateWithEvents(u, events, mappingVersion) {
+    async updateWithEvents(u, events, guard) {
       // As insertUnlessTombstoned: the update and its events in one statement, written only
-      // while the mapping is at $21 with no remap running (NULL: no check).
-      const rows = await guarded(u, () =>
-        sql<{ n: string }>(
-          `WITH updated AS (
+      // while the guards hold: the mapping at $21 with no remap running (NULL: no check), and
+      // with $22, no deprovisioning brake on for the directory.
+      const [row] = await guarded(u, () =>
+        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(
+          `WITH guard AS (
+             SELECT ($21::bigint IS NULL OR (
+                      coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+                      AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
+                    (NOT $22::boolean OR NOT EXISTS (
+                      SELECT 1 FROM deprovisioning_brakes WHERE directory_id = $2 AND mode <> 'off')) AS brake_ok
+           ), updated AS (
              UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
                version = $9, created_at = $10, updated_at = $11, deleted_at = $12
-             WHERE id = $1
-             AND ($21::bigint IS NULL OR (
-               coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
-               AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
+             WHERE id = $1 AND (SELECT mapping_ok AND brake_ok FROM guard)
              RETURNING id
            ), logged AS (
              INSERT INTO outbox_events (${EVENT_COLUMNS})
              SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
            )
-           SELECT count(*) AS n FROM updated`,
-          [...userParams(u), ...eventParams(events), mappingVersion ?? null],
+           SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`,
+          [...userParams(u), ...eventParams(events), guard.mappingVersion ?? null, guard.brakeOff],
         ),
       );
-      return Number(rows[0]?.n ?? 0) === 1;
+      if (Number(row?.n ?? 0) === 1) return "written";
+      return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
     },
     async findTombstoneForUpdate(directoryId, externalId) {
       const [row] = await sql<UserRow>(

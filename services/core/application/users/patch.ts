@@ -14,8 +14,9 @@ import type { UserWithGroups } from "./read.ts";
 export async function patchUser(ctx: ResourceContext, directoryId: string, id: string, operations: readonly PatchOperation[], expectedVersion?: number): Promise<UserWithGroups> {
   const dirId = checkId("directory_id", directoryId);
   const lenient = !(await ctx.directoryOf(dirId)).strict;
-  // Only a patch that names `active` can deactivate: the others skip the brake's lock.
-  return ctx.deprovisioning(dirId, mentions(operations, "active"), async (repos, gate) => {
+  // Only a patch that names `active` can deactivate: the others need no brake. One that does
+  // takes the brake's lock only when the directory has a brake on.
+  return ctx.deprovisioningUnlessBrakeOff(dirId, mentions(operations, "active"), async (repos, gate, brakeUnchecked) => {
     const locked = isId(id) ? await repos.users.getForUpdateWithGroups(dirId, id.toLowerCase()) : undefined;
     const current = checkNotDeleted(locked?.user, "user", id);
     const groups = locked!.groups;
@@ -23,6 +24,6 @@ export async function patchUser(ctx: ResourceContext, directoryId: string, id: s
     const result = applyPatch("User", scimUser(current, groups) as JsonObject, patchBody(operations), { lenient });
     if (!result.changed) return { user: current, groups };
     refuseIdChange(result.resource, current.id);
-    return { user: await ctx.writeUser(repos, gate, current, userFields(result.resource), groups), groups };
+    return { user: await ctx.writeUser(repos, gate, current, userFields(result.resource), { groups, brakeUnchecked }), groups };
   });
 }

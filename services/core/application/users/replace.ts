@@ -10,6 +10,6 @@ export async function replaceUser(ctx: ResourceContext, directoryId: string, id:
   return ctx.deprovisioning(dirId, !fields.active, async (repos, gate) => {
     const current = checkNotDeleted(isId(id) ? await repos.users.getForUpdate(dirId, id.toLowerCase()) : undefined, "user", id);
     checkVersion(current.version, expectedVersion, "user");
-    return ctx.writeUser(repos, gate, current, fields, undefined);
+    return ctx.writeUser(repos, gate, current, fields);
   });
 }
