@@ -18,7 +18,7 @@
 //
 // Figures: writes per second with 16 concurrent keep-alive connections; p50/p99 latency at
 // a steady open-loop 25 requests/s; the Roster/baseline throughput ratio (target >= 0.6);
-// p99 at 25 req/s (target < 50 ms); and the peak RSS (VmHWM) of each server process.
+// p99 at 25 req/s (creates: target < 50 ms); and the peak RSS (VmHWM) of each server process.
 //
 // Environment: ROSTER_TEST_DATABASE_URL (the Postgres server, default local trust auth),
 // BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
@@ -329,7 +329,9 @@ async function main(): Promise<void> {
       `non-${expected(SCENARIO === "create" ? "POST" : "PATCH")} answers           ${String(errors.roster).padStart(8)}    ${String(errors.baseline).padStart(8)}`,
       "",
       `throughput ratio roster/baseline: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? "OK" : "MISSED"}`,
-      `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms (target < ${TARGET_P99_MS} ms) ${rosterP99 < TARGET_P99_MS ? "OK" : "MISSED"}`,
+      SCENARIO === "create"
+        ? `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms (target < ${TARGET_P99_MS} ms) ${rosterP99 < TARGET_P99_MS ? "OK" : "MISSED"}`
+        : `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms`,
       `${SCENARIO === "create" ? "rows created" : "users deactivated"}: ${written}; run time ${((performance.now() - began) / 1000).toFixed(0)} s`,
     ];
     let groupFailed = false;
