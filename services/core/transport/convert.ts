@@ -1,9 +1,7 @@
 // Domain objects to and from the generated protobuf messages. Nothing else in the core
 // touches generated types.
-import { create } from "@bufbuild/protobuf";
+import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, ValueSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { toJson } from "@bufbuild/protobuf";
-import type { JsonObject } from "@bufbuild/protobuf";
 import {
   ApiKeyScope as PbApiKeyScope,
   ApiKeySchema,
