@@ -1,6 +1,10 @@
-// The baseline for bench/scim-create.ts: the least a SCIM create can do. A bare node:http
-// server that parses the JSON body, checks userName, and inserts the user row and its outbox
-// row (the same tables Roster writes) with plain `pg` in one transaction, then answers 201.
+// The baseline for bench/scim-create.ts: the least a SCIM write can do. A bare node:http
+// server with plain `pg`, on the same tables Roster writes, one transaction per request:
+// - POST /Users parses the JSON body, checks userName, inserts the user row and its outbox
+//   row, and answers 201;
+// - PATCH /Users/{id} reads a path-less `replace` of `active` (as Okta and Entra deactivate),
+//   locks the user (SELECT ... FOR UPDATE), updates it, inserts its outbox row, and answers
+//   200 with the resource.
 // No SCIM schema handling, no authentication, no RPC layer, no ORM.
 //
 // Usage: DATABASE_URL=... BASELINE_DIRECTORY_ID=... node bench/baseline-server.ts
@@ -44,6 +48,45 @@ async function create(body: Record<string, unknown>): Promise<Record<string, unk
   return { ...resource, id, meta: { resourceType: "User", created: now.toISOString(), lastModified: now.toISOString(), version: 'W/"1"' } };
 }
 
+async function setActive(id: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const op = Array.isArray(body.Operations) ? (body.Operations[0] as { value?: { active?: unknown } } | undefined) : undefined;
+  const active = op?.value?.active;
+  if (typeof active !== "boolean") throw Object.assign(new Error("a replace of active is expected"), { status: 400 });
+  const now = new Date();
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query<{ resource: Record<string, unknown>; version: string }>(
+      "SELECT resource, version FROM users WHERE id = $1 AND directory_id = $2 AND deleted_at IS NULL FOR UPDATE",
+      [id, directoryId],
+    );
+    const row = rows[0];
+    if (!row) throw Object.assign(new Error("no such user"), { status: 404 });
+    const version = Number(row.version) + 1;
+    const resource = { ...row.resource, active };
+    await client.query("UPDATE users SET active = $2, state = $3, resource = $4, version = $5, updated_at = $6 WHERE id = $1", [
+      id,
+      active,
+      active ? "active" : "inactive",
+      JSON.stringify(resource),
+      version,
+      now,
+    ]);
+    await client.query(
+      `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
+       VALUES ($1, $2, 'user', $3, $4, $5, $6, $7)`,
+      [randomUUID(), directoryId, id, version, active ? "user.reactivated" : "user.deactivated", JSON.stringify({ user: { id, directoryId, ...resource, version } }), now],
+    );
+    await client.query("COMMIT");
+    return { ...resource, id, meta: { resourceType: "User", lastModified: now.toISOString(), version: `W/"${version}"` } };
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 const server = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
@@ -60,8 +103,9 @@ const server = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       reply(400, { status: "400", scimType: "invalidSyntax" });
       return;
     }
-    create(parsed).then(
-      (resource) => reply(201, resource),
+    const patch = req.method === "PATCH" ? /^\/Users\/([0-9a-f-]{36})$/.exec(req.url ?? "") : null;
+    (patch ? setActive(patch[1]!, parsed) : create(parsed)).then(
+      (resource) => reply(patch ? 200 : 201, resource),
       (error: { status?: number; message?: string }) => reply(error.status ?? 500, { status: String(error.status ?? 500), detail: error.message }),
     );
   });

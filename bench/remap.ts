@@ -20,7 +20,9 @@
 import { randomInt } from "node:crypto";
 import pg from "pg";
 import { DirectoryUseCases } from "../services/core/application/directories.ts";
-import { ResourceUseCases } from "../services/core/application/resources.ts";
+import { ResourceContext } from "../services/core/application/resource-context.ts";
+import { getUser } from "../services/core/application/users/read.ts";
+import { replaceUser } from "../services/core/application/users/replace.ts";
 import { migrate, openOrm } from "../services/core/persistence/database.ts";
 import { OrmStore } from "../services/core/persistence/store.ts";
 import { createLogger } from "../services/platform/logger.ts";
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
     await client.connect();
     const store = new OrmStore(orm);
     const directories = new DirectoryUseCases(store);
-    const resources = new ResourceUseCases(store);
+    const resources = new ResourceContext(store);
     const mapping = createMapping(store, createLogger("silent"), { batchSize: BATCH });
     const dir = (await directories.createDirectory({ name: "bench", provider: "okta", strict: false })).id;
 
@@ -86,9 +88,9 @@ async function main(): Promise<void> {
     const writer = async (latencies: number[]) => {
       while (writing) {
         const id = ids[randomInt(ids.length)]!;
-        const { user } = await resources.getUser(dir, id);
+        const { user } = await getUser(resources, dir, id);
         const start = performance.now();
-        await resources.replaceUser(dir, id, { ...user.resource, title: `Engineer ${writes++}` });
+        await replaceUser(resources, dir, id, { ...user.resource, title: `Engineer ${writes++}` });
         latencies.push(performance.now() - start);
       }
     };

@@ -1,6 +1,14 @@
-// Benchmark (not a test): SCIM POST /Users against a baseline measured in the same run.
+// Benchmark (not a test): SCIM writes against a baseline measured in the same run.
 //
-//   node bench/scim-create.ts            (npm run bench:scim)
+//   node bench/scim-create.ts            (npm run bench:scim)        POST /Users
+//   node bench/scim-create.ts patch      (npm run bench:scim-patch)  PATCH /Users/{id}
+//
+// The create scenario posts new users. The patch scenario deactivates random users (each
+// once, from users seeded for both servers alike) with the path-less `replace
+// {"active": false}` Okta and Entra send; the baseline does the same work (SELECT ... FOR
+// UPDATE, UPDATE, outbox INSERT, one transaction). It then sends rounds of 20 concurrent
+// PATCHes adding different members to one group, none with If-Match, to Roster alone: every
+// answer must be 2xx, and their p99 is printed.
 //
 // Roster runs as a child process (`node services/main.ts`, roles core+scim) on a fresh
 // database; the baseline (bench/baseline-server.ts: node:http + plain `pg`, the same user and
@@ -8,14 +16,15 @@
 // alternate between the two so table growth and machine noise hit both alike; figures are
 // medians over rounds.
 //
-// Figures: creates per second with 16 concurrent keep-alive connections; p50/p99 latency at
+// Figures: writes per second with 16 concurrent keep-alive connections; p50/p99 latency at
 // a steady open-loop 25 requests/s; the Roster/baseline throughput ratio (target >= 0.6);
-// p99 at 25 req/s (target < 50 ms); and the peak RSS (VmHWM) of each server process.
+// p99 at 25 req/s (creates: target < 50 ms); and the peak RSS (VmHWM) of each server process.
 //
 // Environment: ROSTER_TEST_DATABASE_URL (the Postgres server, default local trust auth),
 // BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
-// BENCH_LATENCY_SECONDS (per latency round, default 8), BENCH_ROSTER_NODE_ARGS (extra node
-// flags for the Roster child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+// BENCH_LATENCY_SECONDS (per latency round, default 8), BENCH_PATCH_USERS (users seeded per
+// server for the patch scenario, default 40000), BENCH_ROSTER_NODE_ARGS (extra node flags
+// for the Roster child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
@@ -34,13 +43,27 @@ const LATENCY_ROUNDS = Math.max(1, Math.ceil(ROUNDS / 2));
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 8);
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 50;
+const PATCH_USERS = Number(process.env.BENCH_PATCH_USERS ?? 40_000);
+const GROUP_PARALLEL = 20;
+const GROUP_ROUNDS = 10;
+
+type Scenario = "create" | "patch";
+const SCENARIO: Scenario = process.argv[2] === "patch" ? "patch" : "create";
+const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/** One request to send: method, URL and body. */
+interface Call {
+  readonly method: string;
+  readonly url: URL;
+  readonly body: string;
+}
 
 interface Target {
   readonly name: string;
   readonly child: ChildProcess;
-  /** Full URL of the create endpoint. */
-  readonly createUrl: URL;
   readonly headers: Record<string, string>;
+  /** The scenario's next request to this server. */
+  readonly next: () => Call;
 }
 
 // ---- child processes
@@ -78,13 +101,30 @@ function userBody(): string {
   });
 }
 
-function post(target: Target, agent: http.Agent): Promise<{ status: number; ms: number }> {
-  const body = userBody();
+const deactivateBody = JSON.stringify({ schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active: false } }] });
+
+/** Each user once, in a random order; runs out (and says so) past the seeded count. */
+function shuffled(ids: string[]): () => string {
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  let at = 0;
+  return () => {
+    if (at === ids.length) throw new Error(`all ${ids.length} seeded users were patched: raise BENCH_PATCH_USERS`);
+    return ids[at++]!;
+  };
+}
+
+const expected = (method: string) => (method === "POST" ? 201 : 200);
+
+function send(target: Target, agent: http.Agent, call: Call = target.next()): Promise<{ status: number; ms: number }> {
+  const { method, url, body } = call;
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.request(
-      target.createUrl,
-      { method: "POST", agent, headers: { ...target.headers, "content-type": "application/scim+json", "content-length": Buffer.byteLength(body) } },
+      url,
+      { method, agent, headers: { ...target.headers, "content-type": "application/scim+json", "content-length": Buffer.byteLength(body) } },
       (res) => {
         res.resume();
         res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }));
@@ -105,8 +145,8 @@ async function throughput(target: Target, seconds: number): Promise<{ perSecond:
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (performance.now() < deadline) {
-        const { status } = await post(target, agent);
-        if (status === 201) ok++;
+        const { status } = await send(target, agent);
+        if (status === expected(SCENARIO === "create" ? "POST" : "PATCH")) ok++;
         else errors++;
       }
     }),
@@ -127,11 +167,57 @@ async function steady(target: Target, rate: number, seconds: number): Promise<{ 
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(post(target, agent));
+    pending.push(send(target, agent));
   }
   const results = await Promise.all(pending);
   agent.destroy();
-  return { latencies: results.filter((r) => r.status === 201).map((r) => r.ms), errors: results.filter((r) => r.status !== 201).length };
+  const ok = expected(SCENARIO === "create" ? "POST" : "PATCH");
+  return { latencies: results.filter((r) => r.status === ok).map((r) => r.ms), errors: results.filter((r) => r.status !== ok).length };
+}
+
+/** Users seeded straight into the table (active, version 1), for the patch scenario. */
+async function seedUsers(databaseUrl: string, directoryId: string, n: number, prefix = "seed"): Promise<string[]> {
+  const rows = await queryDatabase<{ id: string }>(
+    databaseUrl,
+    `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at)
+     SELECT gen_random_uuid(), $1, $3 || '-' || i || '@example.com', $3 || '-' || i, true, 'active', $3 || ' ' || i,
+            jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'), 'userName', $3 || '-' || i || '@example.com',
+              'externalId', $3 || '-' || i, 'displayName', $3 || ' ' || i, 'active', true),
+            1, now(), now(), NULL
+     FROM generate_series(1, $2::int) AS i
+     RETURNING id`,
+    [directoryId, n, prefix],
+  );
+  await queryDatabase(databaseUrl, "ANALYZE users");
+  return rows.map((r) => r.id);
+}
+
+/** Rounds of GROUP_PARALLEL concurrent PATCHes, each adding another member to one new group. */
+async function groupRounds(baseUrl: string, headers: Record<string, string>, members: () => string): Promise<{ latencies: number[]; statuses: Map<number, number> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: GROUP_PARALLEL });
+  const target = { headers } as Target;
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  for (let round = 0; round < GROUP_ROUNDS; round++) {
+    const group = await fetch(`${baseUrl}/Groups`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/scim+json" },
+      body: JSON.stringify({ schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: `bench group ${runId} ${round}` }),
+    });
+    const { id } = (await group.json()) as { id: string };
+    const url = new URL(`${baseUrl}/Groups/${id}`);
+    const results = await Promise.all(
+      Array.from({ length: GROUP_PARALLEL }, () =>
+        send(target, agent, { method: "PATCH", url, body: JSON.stringify({ schemas: [PATCH_OP], Operations: [{ op: "add", path: "members", value: [{ value: members() }] }] }) }),
+      ),
+    );
+    for (const r of results) {
+      latencies.push(r.ms);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    }
+  }
+  agent.destroy();
+  return { latencies, statuses };
 }
 
 // ---- main
@@ -162,7 +248,7 @@ async function main(): Promise<void> {
     const { directory: admin } = createRosterClients({ baseUrl: rosterUrl, apiKey: adminKey });
     const { directory } = await admin.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
     const { secret } = await admin.createScimToken({ directoryId: directory!.id, name: "bench" });
-    const { directory: baselineDirectory } = await admin.createDirectory({ name: "bench baseline", provider: ProviderKind.GENERIC });
+    const { directory: baselineDirectory } = await admin.createDirectory({ name: "bench baseline", provider: ProviderKind.OKTA });
 
     const baseline = await spawnUntil(
       ["bench/baseline-server.ts"],
@@ -171,9 +257,17 @@ async function main(): Promise<void> {
     );
     children.push(baseline.child);
 
+    const scimUrl = `${rosterUrl}/scim/v2`;
+    const baselineUrl = baseline.match[1]!;
+    const scenarioCalls = async (directoryId: string, base: string): Promise<() => Call> => {
+      if (SCENARIO === "create") return () => ({ method: "POST", url: new URL(`${base}/Users`), body: userBody() });
+      const next = shuffled(await seedUsers(database.url, directoryId, PATCH_USERS));
+      return () => ({ method: "PATCH", url: new URL(`${base}/Users/${next()}`), body: deactivateBody });
+    };
+    const rosterHeaders = { authorization: `Bearer ${secret}` };
     const targets: Target[] = [
-      { name: "roster", child: roster.child, createUrl: new URL(`${rosterUrl}/scim/v2/Users`), headers: { authorization: `Bearer ${secret}` } },
-      { name: "baseline", child: baseline.child, createUrl: new URL(`${baseline.match[1]!}/Users`), headers: {} },
+      { name: "roster", child: roster.child, headers: rosterHeaders, next: await scenarioCalls(directory!.id, scimUrl) },
+      { name: "baseline", child: baseline.child, headers: {}, next: await scenarioCalls(baselineDirectory!.id, baselineUrl) },
     ];
     const [rosterTarget, baselineTarget] = targets as [Target, Target];
 
@@ -216,26 +310,40 @@ async function main(): Promise<void> {
     const baselineRps = median(rps.baseline!);
     const ratio = rosterRps / baselineRps;
     const rosterP99 = median(p99s.roster!);
-    const [count] = await queryDatabase<{ n: string }>(database.url, "SELECT count(*) AS n FROM users");
-    const created = count?.n ?? "0";
+    const [count] = await queryDatabase<{ n: string }>(database.url, SCENARIO === "create" ? "SELECT count(*) AS n FROM users" : "SELECT count(*) AS n FROM users WHERE NOT active");
+    const written = count?.n ?? "0";
+    // Group members are users of their own, seeded for it.
+    const group = SCENARIO === "patch" ? await groupRounds(scimUrl, rosterHeaders, shuffled(await seedUsers(database.url, directory!.id, GROUP_PARALLEL * GROUP_ROUNDS, "member"))) : undefined;
+    const what = SCENARIO === "create" ? "POST /Users" : `PATCH /Users/{id} replace {"active": false}`;
+    const unit = SCENARIO === "create" ? "creates/s" : "patches/s";
 
     const lines = [
       "",
-      `SCIM POST /Users — ${os.cpus().length} CPUs, Node ${process.version}, ${ROUNDS} throughput rounds of ${THROUGHPUT_SECONDS} s, ${LATENCY_ROUNDS} latency rounds of ${LATENCY_SECONDS} s (medians over rounds)`,
+      `SCIM ${what} — ${os.cpus().length} CPUs, Node ${process.version}, ${ROUNDS} throughput rounds of ${THROUGHPUT_SECONDS} s, ${LATENCY_ROUNDS} latency rounds of ${LATENCY_SECONDS} s (medians over rounds)`,
       `                          roster      baseline`,
-      `creates/s (${CONCURRENCY} conns)     ${fmt(rosterRps).padStart(8)}    ${fmt(baselineRps).padStart(8)}`,
+      `${unit.padEnd(9)} (${CONCURRENCY} conns)     ${fmt(rosterRps).padStart(8)}    ${fmt(baselineRps).padStart(8)}`,
       `p50 ms at ${STEADY_RATE}/s            ${fmt(median(p50s.roster!)).padStart(8)}    ${fmt(median(p50s.baseline!)).padStart(8)}`,
       `p99 ms at ${STEADY_RATE}/s            ${fmt(rosterP99).padStart(8)}    ${fmt(median(p99s.baseline!)).padStart(8)}`,
       `p99 ms at ${STEADY_RATE}/s, pooled    ${fmt(percentile(all.roster!, 99)).padStart(8)}    ${fmt(percentile(all.baseline!, 99)).padStart(8)}`,
       `peak RSS MiB              ${fmt(rosterRss).padStart(8)}    ${fmt(baselineRss).padStart(8)}`,
-      `non-201 answers           ${String(errors.roster).padStart(8)}    ${String(errors.baseline).padStart(8)}`,
+      `non-${expected(SCENARIO === "create" ? "POST" : "PATCH")} answers           ${String(errors.roster).padStart(8)}    ${String(errors.baseline).padStart(8)}`,
       "",
       `throughput ratio roster/baseline: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? "OK" : "MISSED"}`,
-      `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms (target < ${TARGET_P99_MS} ms) ${rosterP99 < TARGET_P99_MS ? "OK" : "MISSED"}`,
-      `rows created: ${created}; run time ${((performance.now() - began) / 1000).toFixed(0)} s`,
+      SCENARIO === "create"
+        ? `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms (target < ${TARGET_P99_MS} ms) ${rosterP99 < TARGET_P99_MS ? "OK" : "MISSED"}`
+        : `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms`,
+      `${SCENARIO === "create" ? "rows created" : "users deactivated"}: ${written}; run time ${((performance.now() - began) / 1000).toFixed(0)} s`,
     ];
+    let groupFailed = false;
+    if (group) {
+      const answers = [...group.statuses].map(([status, n]) => `${n} x ${status}`).join(", ");
+      groupFailed = [...group.statuses.keys()].some((status) => status < 200 || status > 299);
+      lines.push(
+        `${GROUP_ROUNDS} rounds of ${GROUP_PARALLEL} concurrent PATCHes adding members to one group (no If-Match): ${answers}; p50 ${fmt(percentile(group.latencies, 50))} ms, p99 ${fmt(percentile(group.latencies, 99))} ms ${groupFailed ? "MISSED (all must be 2xx)" : "OK"}`,
+      );
+    }
     process.stdout.write(`${lines.join("\n")}\n`);
-    if (errors.roster! > 0 || errors.baseline! > 0) process.exitCode = 1;
+    if (errors.roster! > 0 || errors.baseline! > 0 || groupFailed) process.exitCode = 1;
   } finally {
     for (const child of children) await stop(child);
     await database.drop();

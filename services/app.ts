@@ -16,7 +16,7 @@ import { Notifier } from "./platform/notifier.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
-import { ResourceUseCases } from "./core/application/resources.ts";
+import { ResourceContext } from "./core/application/resource-context.ts";
 import { AuditUseCases } from "./core/application/audit.ts";
 import { BrakeUseCases } from "./core/application/brake.ts";
 import { SnapshotUseCases } from "./core/application/snapshot.ts";
@@ -113,7 +113,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
-  const resources = new ResourceUseCases(store, mapping.mapping, mapping.mapping.projection, brake);
+  const resources = new ResourceContext(store, mapping.mapping, mapping.mapping.projection, brake, directories);
   const audit = new AuditUseCases(store);
   // EventService reads the event log on a pool of its own; open streams end at shutdown.
   const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });

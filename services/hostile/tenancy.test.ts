@@ -405,11 +405,13 @@ describe("a suspended directory", () => {
     const writes: Record<string, (c: Client<typeof DirectoryService>, m: Client<typeof MappingService>) => Promise<unknown>> = {
       CreateUser: (c) => c.createUser({ directoryId: s.id, resource }),
       ReplaceUser: (c) => c.replaceUser({ directoryId: s.id, id: sUser, resource }),
+      PatchUser: (c) => c.patchUser({ directoryId: s.id, id: sUser, operations: [{ op: "replace", path: "displayName", value: { kind: { case: "stringValue", value: "late" } } }] }),
       DeactivateUser: (c) => c.deactivateUser({ directoryId: s.id, id: sUser }),
       ReactivateUser: (c) => c.reactivateUser({ directoryId: s.id, id: sUser }),
       DeleteUser: (c) => c.deleteUser({ directoryId: s.id, id: sUser }),
       CreateGroup: (c) => c.createGroup({ directoryId: s.id, resource: { displayName: "late" } }),
       UpdateGroup: (c) => c.updateGroup({ directoryId: s.id, id: sGroup, resource: { displayName: "renamed" } }),
+      PatchGroup: (c) => c.patchGroup({ directoryId: s.id, id: sGroup, operations: [{ op: "replace", path: "displayName", value: { kind: { case: "stringValue", value: "renamed" } } }] }),
       DeleteGroup: (c) => c.deleteGroup({ directoryId: s.id, id: sGroup }),
       AddGroupMembers: (c) => c.addGroupMembers({ directoryId: s.id, groupId: sGroup, userIds: [sUser] }),
       RemoveGroupMembers: (c) => c.removeGroupMembers({ directoryId: s.id, groupId: sGroup, userIds: [sUser] }),

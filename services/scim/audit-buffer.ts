@@ -10,11 +10,12 @@
 // random tokens would fill the table): they are counted per client address over a window,
 // and each address's window becomes one record.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ScimAuditRecord } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import type { AuditRecord } from "../core/domain/audit.ts";
-import { newId } from "../core/domain/ids.ts";
-import { auditRecordToPb } from "../core/transport/convert.ts";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ScimAuditRecordSchema, type ScimAuditRecord } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
+import { newId } from "../platform/ids.ts";
 import type { Logger } from "../platform/logger.ts";
+import type { JsonObject } from "../platform/scim/json.ts";
 import type { CoreClient } from "./core-client.ts";
 
 const FLUSH_INTERVAL_MS = 250;
@@ -26,6 +27,39 @@ const MAX_BUFFERED = 50_000;
 const REFUSED = new Set([Code.InvalidArgument, Code.FailedPrecondition, Code.OutOfRange]);
 
 const isRefusal = (error: unknown) => REFUSED.has(ConnectError.from(error).code);
+
+/** One audited SCIM call, its bodies redacted already. */
+export interface AuditedScimCall {
+  readonly id: string;
+  readonly directoryId: string | null;
+  readonly requestId: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly scimType: string;
+  readonly latencyMs: number;
+  readonly at: Date;
+  readonly requestBody: unknown;
+  readonly responseBody: unknown;
+}
+
+const bodyOf = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : undefined);
+
+function toRecord(call: AuditedScimCall): ScimAuditRecord {
+  return create(ScimAuditRecordSchema, {
+    id: call.id,
+    directoryId: call.directoryId ?? "",
+    requestId: call.requestId,
+    method: call.method,
+    path: call.path,
+    status: call.status,
+    scimType: call.scimType,
+    latencyMs: call.latencyMs,
+    time: timestampFromDate(call.at),
+    requestBody: bodyOf(call.requestBody),
+    responseBody: bodyOf(call.responseBody),
+  });
+}
 
 /** How long refused calls of one address are counted into one record. */
 export const REFUSED_AUTH_WINDOW_MS = 60_000;
@@ -70,8 +104,8 @@ export class AuditBuffer {
     this.timer.unref();
   }
 
-  add(record: AuditRecord): void {
-    this.buffer.push(auditRecordToPb(record));
+  add(call: AuditedScimCall): void {
+    this.buffer.push(toRecord(call));
     if (this.buffer.length > MAX_BUFFERED) {
       this.buffer.shift();
       this.dropped++;

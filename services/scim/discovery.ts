@@ -1,6 +1,6 @@
 // Discovery endpoints (RFC 7644 section 4): what this server supports, truthfully.
-import type { JsonObject } from "../core/domain/scim/patch.ts";
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, renderSchemas, USER_SCHEMA } from "../core/domain/scim/schema.ts";
+import type { JsonObject } from "../platform/scim/json.ts";
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, renderSchemas, USER_SCHEMA } from "../platform/scim/schema.ts";
 
 export const LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 export const MAX_PAGE_SIZE = 1000;

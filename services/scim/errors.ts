@@ -1,8 +1,11 @@
-// SCIM errors (RFC 7644 section 3.12): one class for what the facade refuses itself, and
-// the mapping of the core's Connect errors back to status and scimType.
+// SCIM errors (RFC 7644 section 3.12): one class for what the facade refuses itself, and the
+// one map of everything else to it. The core's domain errors arrive as Connect errors (a code
+// and the precise kind, mapped once in the core's transport); SCIM parsing the facade does
+// itself refuses with the platform's ScimRequestError.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DIRECTORY_HELD_KIND, ERROR_KIND_HEADER, RETRY_AFTER_HEADER } from "../core/transport/errors.ts";
-import { boundedMessage } from "../core/domain/errors.ts";
+import { DIRECTORY_HELD_KIND, ERROR_KIND_HEADER, RETRY_AFTER_HEADER } from "../platform/rpc-errors.ts";
+import { ScimRequestError } from "../platform/scim/errors.ts";
+import { boundedMessage } from "../platform/text.ts";
 
 export const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 
@@ -30,8 +33,16 @@ const STATUS: Partial<Record<Code, number>> = {
   [Code.Unimplemented]: 501,
 };
 
+/** Anything thrown, as the SCIM client sees it; undefined for what is not a refusal (a bug). */
+export function toScimError(error: unknown): ScimError | undefined {
+  if (error instanceof ScimError) return error;
+  if (error instanceof ConnectError) return fromConnectError(error);
+  if (error instanceof ScimRequestError) return new ScimError(400, error.message, error.kind);
+  return undefined;
+}
+
 /** A failure from the core as the SCIM client must see it; unexpected ones stay generic. */
-export function fromConnectError(error: ConnectError): ScimError {
+function fromConnectError(error: ConnectError): ScimError {
   // A directory held for review: 503 with Retry-After, which IdPs retry (nothing was written).
   if (error.code === Code.Unavailable && error.metadata.get(ERROR_KIND_HEADER) === DIRECTORY_HELD_KIND) {
     const seconds = Number(error.metadata.get(RETRY_AFTER_HEADER));

@@ -2,18 +2,19 @@
 // token), bounded bodies, and errors in the SCIM error schema.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../platform/logger.ts";
-import { bearer } from "../core/transport/auth.ts";
+import { bearer } from "../platform/bearer.ts";
 import type { CoreClient } from "./core-client.ts";
-import { errorBody, ScimError } from "./errors.ts";
+import { errorBody, ScimError, toScimError } from "./errors.ts";
 import type { AuditBuffer } from "./audit-buffer.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import { scimRequestCost, type DirectoryBudget } from "./directory-budget.ts";
 import { clientKey, type RefusedAuthGuard } from "./refused-auth.ts";
 import type { Metrics } from "../platform/metrics.ts";
-import { newId } from "../core/domain/ids.ts";
-import { auditedCall } from "../core/domain/audit.ts";
+import { newId } from "../platform/ids.ts";
+import { auditedCall } from "../platform/scim/redaction.ts";
 import { checkQuery, readJson, send, sendError, type Req, type Res } from "./http.ts";
-import { route, toScimError, type ScimContext } from "./routes.ts";
+import type { ScimContext } from "./protocol.ts";
+import { route } from "./routes.ts";
 
 export const SCIM_BASE_PATH = "/scim/v2";
 

@@ -1,7 +1,7 @@
 // HTTP plumbing for SCIM: bounded JSON bodies, SCIM JSON responses, ETags.
 import type http from "node:http";
 import type http2 from "node:http2";
-import { isStorableText, jsonProblem } from "../core/domain/json-limits.ts";
+import { isStorableText, jsonProblem } from "../platform/json-limits.ts";
 import { errorBody, ScimError } from "./errors.ts";
 
 export type Req = http.IncomingMessage | http2.Http2ServerRequest;

@@ -1,8 +1,11 @@
 // The SCIM representation of the core's users and groups (RFC 7643 sections 3.1, 4.1, 4.2).
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Group, Member, User } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import type { JsonObject } from "../core/domain/scim/patch.ts";
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../core/domain/scim/schema.ts";
+import type { AttrRef } from "../platform/scim/ast.ts";
+import { isReturned, project } from "../platform/scim/projection.ts";
+import type { Projection, ScimContext } from "./protocol.ts";
+import type { JsonObject } from "../platform/scim/json.ts";
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../platform/scim/schema.ts";
 import { etag } from "./http.ts";
 
 function iso(t: Timestamp | undefined): string | undefined {
@@ -50,4 +53,30 @@ export function groupResource(group: Group, members: readonly Member[] | undefin
 
 export function etagOf(resource: { version: bigint }): string {
   return etag(resource.version);
+}
+
+// Members returned inline with a group are read in pages of this size.
+const MEMBER_PAGE = 1000;
+
+async function allMembers(ctx: ScimContext, groupId: string): Promise<Member[]> {
+  const members: Member[] = [];
+  let pageToken = "";
+  do {
+    const page = await ctx.core.listGroupMembers({ directoryId: ctx.directory.id, groupId, pageSize: MEMBER_PAGE, pageToken });
+    members.push(...page.members);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  return members;
+}
+
+const membersRef: AttrRef = { name: "members" };
+
+export async function showGroup(ctx: ScimContext, group: Group, proj: Projection): Promise<JsonObject> {
+  // A large group's member list is read only when the response will carry it.
+  const members = isReturned("Group", membersRef, proj) ? await allMembers(ctx, group.id) : undefined;
+  return project("Group", groupResource(group, members, ctx.baseUrl), proj);
+}
+
+export function showUser(ctx: ScimContext, user: User, proj: Projection): JsonObject {
+  return project("User", userResource(user, ctx.baseUrl), proj);
 }

@@ -1,6 +1,7 @@
 // Use cases of the SCIM audit log.
-import { auditedCall, type AuditRecord } from "../domain/audit.ts";
-import { storableText } from "../domain/json-limits.ts";
+import type { AuditRecord } from "../domain/audit.ts";
+import { auditedCall } from "../../platform/scim/redaction.ts";
+import { storableText } from "../../platform/json-limits.ts";
 import { checkId, isId } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";

@@ -33,8 +33,9 @@ export interface CanonicalProjector {
    */
   canonical(repos: Repositories, directoryId: string, inputs: readonly CanonicalInput[]): Promise<CanonicalPayload[]>;
   /**
-   * For a brand-new user (no groups), without any query: the payload under the rules last seen
-   * current for the directory, or undefined when they are not known or a remap is running.
+   * Without any query, for a user whose groups are known (none for a brand-new user): the
+   * payload under the rules last seen current for the directory, or undefined when they are
+   * not known or a remap is running.
    */
-  speculate(directoryId: string, user: UserRecord): CanonicalSpeculation | undefined;
+  speculate(directoryId: string, user: UserRecord, groups?: readonly GroupRef[]): CanonicalSpeculation | undefined;
 }

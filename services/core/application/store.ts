@@ -3,7 +3,7 @@
 import type { ApiKey, ApiKeyScope, Directory, ScimToken } from "../domain/directory.ts";
 import type { NewEvent } from "../domain/events.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
-import type { AttrRef, Filter } from "../domain/scim/ast.ts";
+import type { AttrRef, Filter } from "../../platform/scim/ast.ts";
 import type { MappingRepository } from "../../mapping/application/ports.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 import type { Brake } from "../domain/brake.ts";
@@ -107,9 +107,18 @@ export interface UserRepository {
   insertUnlessTombstoned(user: UserRecord, events: readonly NewEvent[], mappingVersion?: number): Promise<boolean>;
   get(directoryId: string, id: string): Promise<UserRecord | undefined>;
   getForUpdate(directoryId: string, id: string): Promise<UserRecord | undefined>;
+  /** Locks the user and reads its groups in the same round trip. */
+  getForUpdateWithGroups(directoryId: string, id: string): Promise<{ user: UserRecord; groups: GroupRecord[] } | undefined>;
   /** A deleted user with this externalId, for relinking a re-provisioned user. */
   findTombstoneForUpdate(directoryId: string, externalId: string): Promise<UserRecord | undefined>;
   update(user: UserRecord): Promise<void>;
+  /**
+   * Updates a locked user and appends its events in one statement, unless a guard fails: when
+   * `mappingVersion` is given, the directory's mapping must still be at it with no remap
+   * running; with `brakeOff`, the directory must have no deprovisioning brake on. Nothing is
+   * written when one fails, and the result names which.
+   */
+  updateWithEvents(user: UserRecord, events: readonly NewEvent[], guard: { mappingVersion: number | undefined; brakeOff: boolean }): Promise<"written" | "mappingMoved" | "brakeOn">;
   list(directoryId: string, query: ListQuery): Promise<ListResult<UserRecord>>;
   /** Locks the live users among ids (in id order, so concurrent writers cannot deadlock). */
   lockLive(directoryId: string, ids: readonly string[]): Promise<UserRecord[]>;

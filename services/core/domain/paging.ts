@@ -14,14 +14,6 @@ export function encodePageToken(value: Record<string, string | number>): string 
   return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
 }
 
-/**
- * A token for the first page, for a caller who asked for a page of none (SCIM `count=0`
- * with the first cursor) and must be handed a position that skips nobody.
- */
-export function firstPageToken(): string {
-  return encodePageToken({ offset: 0 });
-}
-
 export function decodePageToken(token: string): Record<string, unknown> {
   if (token.length > 512) throw new InvalidInputError("invalidValue", "page_token is too long");
   try {

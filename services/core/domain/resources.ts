@@ -2,8 +2,9 @@
 // canonical attribute casing) plus the columns derived from it that queries and uniqueness
 // need. Validation of an incoming SCIM resource lives here.
 import { excerpt, InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
-import { jsonProblem } from "./json-limits.ts";
-import { normalizeResource, shapeProblem, type ResourceType } from "./scim/schema.ts";
+import { jsonProblem } from "../../platform/json-limits.ts";
+import { nestedGroupMessage } from "../../platform/scim/members.ts";
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, normalizeResource, shapeProblem, USER_SCHEMA, type ResourceType } from "../../platform/scim/schema.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -120,23 +121,29 @@ export function groupFields(raw: unknown): GroupFields {
   return { resource: { ...resource, displayName }, displayName, externalId: optionalString(resource, "externalId") };
 }
 
-/** The refusal of a group given as a member of a group (nested groups are not supported). */
-export function nestedGroupError(id: string): InvalidInputError {
-  return new InvalidInputError("invalidValue", `member ${excerpt(id)} is a group: nested groups are not supported, members must be users`);
+/**
+ * A user as a SCIM PATCH sees it: the stored resource with its id, schemas and (read-only)
+ * groups. No meta: the server computes it after the write.
+ */
+export function scimUser(user: UserRecord, groups: readonly GroupRecord[]): Json {
+  const { schemas: _ignored, ...attributes } = user.resource;
+  return {
+    schemas: [USER_SCHEMA, ...(attributes[ENTERPRISE_USER_SCHEMA] !== undefined ? [ENTERPRISE_USER_SCHEMA] : [])],
+    id: user.id,
+    ...attributes,
+    ...(groups.length > 0 ? { groups: groups.map((g) => ({ value: g.id, display: g.displayName, type: "direct" })) } : {}),
+  };
 }
 
-/** The ids named by a SCIM `members` array (`[{ "value": id }]`). */
-export function memberIdsOf(raw: unknown): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) throw new InvalidInputError("invalidValue", "members must be an array");
-  return raw.map((member, i) => {
-    const value = typeof member === "object" && member !== null ? (member as Json).value : undefined;
-    if (typeof value !== "string" || value === "") throw new InvalidInputError("invalidValue", `members[${i}].value must be a user id`);
-    if (typeof member === "object" && member !== null && (member as Json).type === "Group") {
-      throw nestedGroupError(value);
-    }
-    return value;
-  });
+/** A group as a SCIM PATCH sees it: without its members, which it changes by set operations. */
+export function scimGroup(group: GroupRecord): Json {
+  const { schemas: _ignored, ...attributes } = group.resource;
+  return { schemas: [GROUP_SCHEMA], id: group.id, ...attributes };
+}
+
+/** The refusal of a group given as a member of a group (nested groups are not supported). */
+export function nestedGroupError(id: string): InvalidInputError {
+  return new InvalidInputError("invalidValue", nestedGroupMessage(id));
 }
 
 /** Whether two stored resources differ (key order aside). */

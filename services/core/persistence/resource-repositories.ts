@@ -10,8 +10,8 @@ import type {
 import { NotFoundError, UniquenessError } from "../domain/errors.ts";
 import type { GroupRecord, Json, UserRecord, UserState } from "../domain/resources.ts";
 import type { NewEvent } from "../domain/events.ts";
-import type { AttrRef } from "../domain/scim/ast.ts";
-import type { ResourceType } from "../domain/scim/schema.ts";
+import type { AttrRef } from "../../platform/scim/ast.ts";
+import type { ResourceType } from "../../platform/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
 import { isForeignKeyViolation, isUniqueViolation, type Sql } from "./sql.ts";
 
@@ -169,6 +169,43 @@ export function userRepository(sql: Sql): UserRepository {
     async getForUpdate(directoryId, id) {
       const [row] = await sql<UserRow>(`${select} FOR UPDATE`, [directoryId, id]);
       return row && toUser(row);
+    },
+    async getForUpdateWithGroups(directoryId, id) {
+      // One round trip: the user locked, with its groups (not locked) as of that moment.
+      const [row] = await sql<UserRow & { groups: GroupRow[] }>(
+        `SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
+         FROM users u WHERE u.directory_id = $1 AND u.id = $2 FOR UPDATE OF u`,
+        [directoryId, id],
+      );
+      return row && { user: toUser(row), groups: row.groups.map(toGroup) };
+    },
+    async updateWithEvents(u, events, guard) {
+      // As insertUnlessTombstoned: the update and its events in one statement, written only
+      // while the guards hold: the mapping at $21 with no remap running (NULL: no check), and
+      // with $22, no deprovisioning brake on for the directory.
+      const [row] = await guarded(u, () =>
+        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(
+          `WITH guard AS (
+             SELECT ($21::bigint IS NULL OR (
+                      coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+                      AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
+                    (NOT $22::boolean OR NOT EXISTS (
+                      SELECT 1 FROM deprovisioning_brakes WHERE directory_id = $2 AND mode <> 'off')) AS brake_ok
+           ), updated AS (
+             UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
+               version = $9, created_at = $10, updated_at = $11, deleted_at = $12
+             WHERE id = $1 AND (SELECT mapping_ok AND brake_ok FROM guard)
+             RETURNING id
+           ), logged AS (
+             INSERT INTO outbox_events (${EVENT_COLUMNS})
+             SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
+           )
+           SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`,
+          [...userParams(u), ...eventParams(events), guard.mappingVersion ?? null, guard.brakeOff],
+        ),
+      );
+      if (Number(row?.n ?? 0) === 1) return "written";
+      return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
     },
     async findTombstoneForUpdate(directoryId, externalId) {
       const [row] = await sql<UserRow>(

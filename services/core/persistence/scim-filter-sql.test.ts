@@ -5,10 +5,10 @@ import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AttrRef, CompareOp, Filter } from "../domain/scim/ast.ts";
-import { formatMicros } from "../domain/scim/filter-eval.ts";
-import { matchesFilter, parseFilter, ScimFilterError } from "../domain/scim/filter.ts";
-import { ENTERPRISE_USER_SCHEMA, type ResourceType } from "../domain/scim/schema.ts";
+import type { AttrRef, CompareOp, Filter } from "../../platform/scim/ast.ts";
+import { formatMicros } from "../../platform/scim/filter-eval.ts";
+import { matchesFilter, parseFilter, ScimFilterError } from "../../platform/scim/filter.ts";
+import { ENTERPRISE_USER_SCHEMA, type ResourceType } from "../../platform/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
 
 const compile = (text: string, type: ResourceType = "User", params: unknown[] = []) => ({

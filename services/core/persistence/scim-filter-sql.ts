@@ -7,10 +7,10 @@
 // Values only ever travel as `$n` parameters; attribute names and schema URNs written into
 // the SQL come from the schema definitions, never from the filter text.
 
-import type { AttrRef, CompareOp, Filter } from "../domain/scim/ast.ts";
-import { ScimFilterError } from "../domain/scim/filter-error.ts";
-import { planFilter, resolveTarget, type Operand, type Plan, type PlanOptions, type ResourceTarget, type Target } from "../domain/scim/filter-eval.ts";
-import type { AttributeDef, ResourceType } from "../domain/scim/schema.ts";
+import type { AttrRef, CompareOp, Filter } from "../../platform/scim/ast.ts";
+import { ScimFilterError } from "../../platform/scim/filter-error.ts";
+import { planFilter, resolveTarget, type Operand, type Plan, type PlanOptions, type ResourceTarget, type Target } from "../../platform/scim/filter-eval.ts";
+import type { AttributeDef, ResourceType } from "../../platform/scim/schema.ts";
 
 type ColumnType = "text" | "uuid" | "boolean" | "timestamptz";
 

@@ -44,6 +44,7 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   getUser: reads(),
   listUsers: reads(),
   replaceUser: writes(),
+  patchUser: writes(),
   deactivateUser: writes(),
   reactivateUser: writes(),
   deleteUser: writes(),
@@ -52,6 +53,7 @@ export const DIRECTORY_ACCESS: AccessRules<typeof DirectoryService> = {
   getGroup: reads(),
   listGroups: reads(),
   updateGroup: writes(),
+  patchGroup: writes(),
   deleteGroup: writes(),
 
   addGroupMembers: writes(),

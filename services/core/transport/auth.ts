@@ -5,6 +5,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { timingSafeEqual } from "node:crypto";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { bearer } from "../../platform/bearer.ts";
 import { hasAccessRule, principalKey, type Principal } from "./authorize.ts";
 import { toConnectError } from "./errors.ts";
 
@@ -14,12 +15,6 @@ const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot", "Acknowle
 
 export function isReadMethod(name: string): boolean {
   return READ_PREFIXES.some((prefix) => name.startsWith(prefix));
-}
-
-export function bearer(header: string | null | undefined): string | undefined {
-  if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match?.[1];
 }
 
 /**

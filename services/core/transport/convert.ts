@@ -1,8 +1,7 @@
 // Domain objects to and from the generated protobuf messages. Nothing else in the core
 // touches generated types.
-import { create } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { JsonObject } from "@bufbuild/protobuf";
+import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate, ValueSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ApiKeyScope as PbApiKeyScope,
   ApiKeySchema,
@@ -24,11 +23,13 @@ import {
   type ApiKey as PbApiKey,
   type Directory as PbDirectory,
   type ScimToken as PbScimToken,
+  type PatchOperation as PbPatchOperation,
 } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import type { GroupRecord, UserRecord, UserState } from "../domain/resources.ts";
-import type { ListOptions } from "../application/resources.ts";
+import type { PatchOperation } from "../application/resource-context.ts";
+import type { ListOptions } from "../application/list-query.ts";
 import type { MemberRow } from "../application/store.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 
@@ -169,6 +170,10 @@ export function groupToPb(group: GroupRecord): PbGroup {
     updateTime: timestampFromDate(group.updatedAt),
     deleteTime: optionalTime(group.deletedAt),
   });
+}
+
+export function patchOperationFromPb(op: PbPatchOperation): PatchOperation {
+  return { op: op.op, path: op.path, value: op.value === undefined ? undefined : toJson(ValueSchema, op.value) };
 }
 
 export function expectedVersionFromPb(value: bigint | undefined): number | undefined {

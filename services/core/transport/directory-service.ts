@@ -1,8 +1,20 @@
-// DirectoryService over Connect: converts messages and calls the use cases, nothing more.
+// DirectoryService over Connect: converts messages and calls the use cases (one function
+// each, under ../application), nothing more.
 import type { ServiceImpl } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
-import type { ResourceUseCases } from "../application/resources.ts";
+import type { ResourceContext } from "../application/resource-context.ts";
+import { createUser } from "../application/users/create.ts";
+import { deleteUser } from "../application/users/delete.ts";
+import { patchUser } from "../application/users/patch.ts";
+import { getUser, listUserGroups, listUsers } from "../application/users/read.ts";
+import { replaceUser } from "../application/users/replace.ts";
+import { setUserActive } from "../application/users/set-active.ts";
+import { createGroup } from "../application/groups/create.ts";
+import { deleteGroup } from "../application/groups/delete.ts";
+import { patchGroup } from "../application/groups/patch.ts";
+import { getGroup, listGroups, listMembers } from "../application/groups/read.ts";
+import { updateGroup } from "../application/groups/update.ts";
 import type { AuditUseCases } from "../application/audit.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -16,6 +28,7 @@ import {
   groupToPb,
   listOptionsFromPb,
   memberToPb,
+  patchOperationFromPb,
   providerFromPb,
   userToPb,
   scimTokenToPb,
@@ -77,67 +90,74 @@ export function directoryServiceImpl(directories: DirectoryUseCases): Partial<Se
   };
 }
 
-export function resourceServiceImpl(resources: ResourceUseCases): Partial<ServiceImpl<typeof DirectoryService>> {
+export function resourceServiceImpl(resources: ResourceContext): Partial<ServiceImpl<typeof DirectoryService>> {
   return {
     async createUser(req) {
-      return { user: userToPb(await resources.createUser(req.directoryId, req.resource ?? {})) };
+      return { user: userToPb(await createUser(resources, req.directoryId, req.resource ?? {})) };
     },
     async getUser(req) {
-      const { user, groups } = await resources.getUser(req.directoryId, req.id);
+      const { user, groups } = await getUser(resources, req.directoryId, req.id);
       return { user: userToPb(user, groups) };
     },
     async listUsers(req) {
-      const page = await resources.listUsers(req.directoryId, listOptionsFromPb(req.options), req.includeDeleted);
+      const page = await listUsers(resources, req.directoryId, listOptionsFromPb(req.options), req.includeDeleted);
       return { users: page.items.map(({ user, groups }) => userToPb(user, groups)), nextPageToken: page.nextPageToken, totalSize: page.total };
     },
     async replaceUser(req) {
-      return { user: userToPb(await resources.replaceUser(req.directoryId, req.id, req.resource ?? {}, expectedVersionFromPb(req.expectedVersion))) };
+      return { user: userToPb(await replaceUser(resources, req.directoryId, req.id, req.resource ?? {}, expectedVersionFromPb(req.expectedVersion))) };
+    },
+    async patchUser(req) {
+      const { user, groups } = await patchUser(resources, req.directoryId, req.id, req.operations.map(patchOperationFromPb), expectedVersionFromPb(req.expectedVersion));
+      return { user: userToPb(user, groups) };
     },
     async deactivateUser(req) {
-      return { user: userToPb(await resources.setUserActive(req.directoryId, req.id, false, expectedVersionFromPb(req.expectedVersion))) };
+      return { user: userToPb(await setUserActive(resources, req.directoryId, req.id, false, expectedVersionFromPb(req.expectedVersion))) };
     },
     async reactivateUser(req) {
-      return { user: userToPb(await resources.setUserActive(req.directoryId, req.id, true, expectedVersionFromPb(req.expectedVersion))) };
+      return { user: userToPb(await setUserActive(resources, req.directoryId, req.id, true, expectedVersionFromPb(req.expectedVersion))) };
     },
     async deleteUser(req) {
-      return { user: userToPb(await resources.deleteUser(req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
+      return { user: userToPb(await deleteUser(resources, req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
     },
     async createGroup(req) {
-      return { group: groupToPb(await resources.createGroup(req.directoryId, req.resource ?? {}, req.memberUserIds)) };
+      return { group: groupToPb(await createGroup(resources, req.directoryId, req.resource ?? {}, req.memberUserIds)) };
     },
     async getGroup(req) {
-      return { group: groupToPb(await resources.getGroup(req.directoryId, req.id)) };
+      return { group: groupToPb(await getGroup(resources, req.directoryId, req.id)) };
     },
     async listGroups(req) {
-      const page = await resources.listGroups(req.directoryId, listOptionsFromPb(req.options));
+      const page = await listGroups(resources, req.directoryId, listOptionsFromPb(req.options));
       return { groups: page.items.map(groupToPb), nextPageToken: page.nextPageToken, totalSize: page.total };
     },
     async updateGroup(req) {
-      const group = await resources.updateGroup(req.directoryId, req.id, {
+      const group = await updateGroup(resources, req.directoryId, req.id, {
         resource: req.resource,
         members: { replaceAll: req.replaceMembers ? req.replaceMemberUserIds : undefined, add: req.addMemberUserIds, remove: req.removeMemberUserIds },
         expectedVersion: expectedVersionFromPb(req.expectedVersion),
       });
       return { group: groupToPb(group) };
     },
+    async patchGroup(req) {
+      return { group: groupToPb(await patchGroup(resources, req.directoryId, req.id, req.operations.map(patchOperationFromPb), expectedVersionFromPb(req.expectedVersion))) };
+    },
     async deleteGroup(req) {
-      return { group: groupToPb(await resources.deleteGroup(req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
+      return { group: groupToPb(await deleteGroup(resources, req.directoryId, req.id, expectedVersionFromPb(req.expectedVersion))) };
     },
     async addGroupMembers(req) {
-      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { add: req.userIds, remove: [] } })) };
+      return { group: groupToPb(await updateGroup(resources, req.directoryId, req.groupId, { members: { add: req.userIds, remove: [] } })) };
     },
     async removeGroupMembers(req) {
-      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { add: [], remove: req.userIds } })) };
+      return { group: groupToPb(await updateGroup(resources, req.directoryId, req.groupId, { members: { add: [], remove: req.userIds } })) };
     },
     async replaceGroupMembers(req) {
-      return { group: groupToPb(await resources.updateGroup(req.directoryId, req.groupId, { members: { replaceAll: req.userIds, add: [], remove: [] } })) };
+      return { group: groupToPb(await updateGroup(resources, req.directoryId, req.groupId, { members: { replaceAll: req.userIds, add: [], remove: [] } })) };
     },
     async listGroupMembers(req) {
-      const page = await resources.listMembers(req.directoryId, req.groupId, req.pageSize, req.pageToken);
+      const page = await listMembers(resources, req.directoryId, req.groupId, req.pageSize, req.pageToken);
       return { members: page.members.map(memberToPb), nextPageToken: page.nextPageToken, totalSize: BigInt(page.total) };
     },
     async listUserGroups(req) {
-      return { groups: (await resources.listUserGroups(req.directoryId, req.userId)).map(groupToPb), nextPageToken: "" };
+      return { groups: (await listUserGroups(resources, req.directoryId, req.userId)).map(groupToPb), nextPageToken: "" };
     },
   };
 }

@@ -15,6 +15,8 @@ import {
 import { DirectoryHeldError } from "../domain/brake.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { malformedRequestError } from "./malformed-requests.ts";
+import { DIRECTORY_HELD_KIND, ERROR_KIND_HEADER, RETRY_AFTER_HEADER } from "../../platform/rpc-errors.ts";
+import { ScimRequestError } from "../../platform/scim/errors.ts";
 
 function codeOf(error: DomainError): Code {
   if (error instanceof DirectoryHeldError) return Code.Unavailable;
@@ -29,16 +31,6 @@ function codeOf(error: DomainError): Code {
   return Code.Internal;
 }
 
-/**
- * The precise kind of a refusal, for callers that need more than the code (the SCIM facade
- * turns it back into a `scimType`).
- */
-export const ERROR_KIND_HEADER = "roster-error-kind";
-/** With a refusal that passes once a condition clears: seconds to wait before retrying. */
-export const RETRY_AFTER_HEADER = "retry-after";
-/** The kind of a deprovisioning request refused because its directory is held for review. */
-export const DIRECTORY_HELD_KIND = "directoryHeld";
-
 function kindOf(error: DomainError): string | undefined {
   if (error instanceof InvalidInputError) return error.kind;
   if (error instanceof MutabilityError) return "mutability";
@@ -50,6 +42,8 @@ function kindOf(error: DomainError): string | undefined {
 /** What a Connect caller sees for any thrown error; unexpected ones are logged, not shown. */
 export function toConnectError(error: unknown, logger: Logger, procedure: string): ConnectError {
   if (error instanceof ConnectError) return malformedRequestError(error) ?? error;
+  // What the SCIM grammar refuses (a filter, a path, a PatchOp), parsed here or in a domain rule.
+  if (error instanceof ScimRequestError) return new ConnectError(error.message, Code.InvalidArgument, { [ERROR_KIND_HEADER]: error.kind });
   if (error instanceof DomainError) {
     const kind = kindOf(error);
     const retry = error instanceof DirectoryHeldError ? { [RETRY_AFTER_HEADER]: String(error.retryAfterSeconds) } : {};

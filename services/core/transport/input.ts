@@ -3,9 +3,9 @@
 // for it. The depth of resources is the domain's to check (resources.ts), where the limit
 // applies to the resource, not to the message around it.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { jsonProblem } from "../domain/json-limits.ts";
+import { jsonProblem } from "../../platform/json-limits.ts";
 import { principalKey } from "./authorize.ts";
-import { ERROR_KIND_HEADER } from "./errors.ts";
+import { ERROR_KIND_HEADER } from "../../platform/rpc-errors.ts";
 
 // The facade's audit records are made storable by the core instead: refusing one would
 // lose a record of what an IdP did.

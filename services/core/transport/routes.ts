@@ -4,7 +4,7 @@ import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
-import type { ResourceUseCases } from "../application/resources.ts";
+import type { ResourceContext } from "../application/resource-context.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
 import { accessGuard, type Guard } from "./authorize.ts";
@@ -24,7 +24,7 @@ import { snapshotServiceImpl } from "./snapshot-service.ts";
 
 export interface CoreDeps {
   readonly directories: DirectoryUseCases;
-  readonly resources: ResourceUseCases;
+  readonly resources: ResourceContext;
   readonly audit: AuditUseCases;
   /** The deprovisioning brake's RPCs; absent, they are not served. */
   readonly brake?: BrakeUseCases | undefined;

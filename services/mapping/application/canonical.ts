@@ -3,6 +3,7 @@
 // a remap runs, the version each user was last announced under. Sharing one choice is what
 // keeps a user version from ever having two canonical forms.
 import type { CanonicalInput, CanonicalPayload, CanonicalProjector, CanonicalSpeculation } from "../../core/application/canonical.ts";
+import type { GroupRef } from "../../core/domain/events.ts";
 import type { Repositories } from "../../core/application/store.ts";
 import type { GroupRecord, UserRecord } from "../../core/domain/resources.ts";
 import { canonicalUser, type Mapper } from "../domain/evaluate.ts";
@@ -46,10 +47,11 @@ export class CanonicalProjection implements CanonicalProjector {
     return out;
   }
 
-  speculate(directoryId: string, user: UserRecord): CanonicalSpeculation | undefined {
+  speculate(directoryId: string, user: UserRecord, groups: readonly GroupRef[] = []): CanonicalSpeculation | undefined {
     const rules = this.current.get(directoryId);
     if (!rules) return undefined;
-    return { payload: payload(canonicalUser(user, rules.mapper({ record: user, groups: [] }).fields), rules.version), mappingVersion: rules.version };
+    const refs = groups.map((g) => ({ id: g.id, externalId: g.externalId, displayName: g.displayName }));
+    return { payload: payload(canonicalUser(user, rules.mapper({ record: user, groups: refs }).fields), rules.version), mappingVersion: rules.version };
   }
 
   /** The rules of one user's latest events (one query, plus the rule set on a cache miss). */

@@ -6,10 +6,10 @@
 // extensions are free-form, so their values are typed when read.
 import { InvalidInputError } from "../../core/domain/errors.ts";
 import type { Json } from "../../core/domain/resources.ts";
-import type { AttrRef, Filter } from "../../core/domain/scim/ast.ts";
-import { evaluatePlan, planFilter, type Plan } from "../../core/domain/scim/filter-eval.ts";
-import { parsePatchPath } from "../../core/domain/scim/filter.ts";
-import { canonicalSchemaUrn, findAttribute, findSubAttribute, type AttributeDef } from "../../core/domain/scim/schema.ts";
+import type { AttrRef, Filter } from "../../platform/scim/ast.ts";
+import { evaluatePlan, planFilter, type Plan } from "../../platform/scim/filter-eval.ts";
+import { parsePatchPath } from "../../platform/scim/filter.ts";
+import { canonicalSchemaUrn, findAttribute, findSubAttribute, type AttributeDef } from "../../platform/scim/schema.ts";
 
 /** The static shape of a source: a known scalar type, a list of strings, or unknown (custom). */
 export type SourceType = "string" | "bool" | "number" | "stringList" | "any";

@@ -1,17 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidInputError, MutabilityError } from "../errors.ts";
-import {
-  applyPatch,
-  MAX_PATCH_OPERATIONS,
-  PATCH_OP_SCHEMA,
-  ScimPatchError,
-  ScimPatchMutabilityError,
-  type JsonObject,
-  type MemberChanges,
-  type PatchResult,
-} from "./patch.ts";
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "./schema.ts";
+import { applyPatch, ScimPatchError, ScimPatchMutabilityError, type MemberChanges, type PatchResult } from "./patch.ts";
+import type { JsonObject } from "../../../platform/scim/json.ts";
+import { MAX_PATCH_OPERATIONS, PATCH_OP_SCHEMA } from "../../../platform/scim/patch-request.ts";
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../../../platform/scim/schema.ts";
 
 const ENT = ENTERPRISE_USER_SCHEMA;
 

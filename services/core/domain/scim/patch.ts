@@ -11,9 +11,12 @@
 // thrown (RFC 7644: "the operations are processed ... atomically").
 
 import { isDeepStrictEqual } from "node:util";
-import type { Filter, PatchPath } from "./ast.ts";
+import type { Filter, PatchPath } from "../../../platform/scim/ast.ts";
 import { InvalidInputError, MutabilityError, type InvalidKind } from "../errors.ts";
-import { matchesFilter, parsePatchPath, ScimFilterError } from "./filter.ts";
+import { matchesFilter, parsePatchPath } from "../../../platform/scim/filter.ts";
+import { ScimRequestError } from "../../../platform/scim/errors.ts";
+import type { JsonObject, JsonValue } from "../../../platform/scim/json.ts";
+import { readPatchOperations, type OpName, type PatchOperation } from "../../../platform/scim/patch-request.ts";
 import {
   canonicalSchemaUrn,
   findAttribute,
@@ -23,16 +26,7 @@ import {
   type AttributeDef,
   type ResolvedAttribute,
   type ResourceType,
-} from "./schema.ts";
-
-export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
-
-export const PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-/** Most operations accepted in one request; more is `tooMany`. */
-export const MAX_PATCH_OPERATIONS = 1000;
+} from "../../../platform/scim/schema.ts";
 
 /**
  * Changes to a Group's members, folded in operation order: the stored member list is never
@@ -82,17 +76,11 @@ export class ScimPatchMutabilityError extends MutabilityError {
   readonly scimType = "mutability" as const;
 }
 
+const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
+
 function fail(scimType: ScimPatchErrorType, detail: string): never {
   if (scimType === "mutability") throw new ScimPatchMutabilityError(detail);
   throw new ScimPatchError(scimType, detail);
-}
-
-type OpName = "add" | "replace" | "remove";
-
-interface Operation {
-  readonly op: OpName;
-  readonly path: string | undefined;
-  readonly value: unknown;
 }
 
 interface Context {
@@ -109,7 +97,13 @@ interface Context {
  * (with `id`), `body` the raw request body. Throws ScimPatchError or ScimPatchMutabilityError.
  */
 export function applyPatch(resourceType: ResourceType, resource: JsonObject, body: unknown, opts: PatchOptions): PatchResult {
-  const operations = readBody(body, opts.lenient);
+  let operations: PatchOperation[];
+  try {
+    operations = readPatchOperations(body, opts.lenient);
+  } catch (e) {
+    if (e instanceof ScimRequestError) fail(e.kind, e.message);
+    throw e;
+  }
   const before = normalizeResource(resourceType, resource) as JsonObject;
   const ctx: Context = {
     resourceType,
@@ -137,62 +131,9 @@ export function applyPatch(resourceType: ResourceType, resource: JsonObject, bod
 }
 
 // ---------------------------------------------------------------------------------------
-// The request body
-
-const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
-
-// RFC 7643 section 2.1: attribute names, those of the PatchOp message included, are
-// case-insensitive ("Operations", "Op", "Value"...).
-function field(obj: JsonObject, name: string): JsonValue | undefined {
-  const lower = name.toLowerCase();
-  const key = Object.keys(obj).find((k) => k.toLowerCase() === lower);
-  return key === undefined ? undefined : obj[key];
-}
-
-function readBody(body: unknown, lenient: boolean): Operation[] {
-  if (!isObject(body)) fail("invalidSyntax", "the body must be a PatchOp JSON object");
-  const schemas = field(body, "schemas");
-  const isPatchOp = (s: unknown) => typeof s === "string" && s.toLowerCase() === PATCH_OP_SCHEMA.toLowerCase();
-  if (!Array.isArray(schemas) || !schemas.some(isPatchOp)) fail("invalidSyntax", `"schemas" must contain "${PATCH_OP_SCHEMA}"`);
-  const operations = field(body, "Operations");
-  if (!Array.isArray(operations)) fail("invalidSyntax", `"Operations" must be an array`);
-  if (operations.length > MAX_PATCH_OPERATIONS) {
-    fail("tooMany", `${operations.length} operations, at most ${MAX_PATCH_OPERATIONS} are accepted in one request`);
-  }
-  // RFC 7644 asks for "one or more" operations; an empty list changes nothing, so lenient accepts it.
-  if (operations.length === 0 && !lenient) fail("invalidSyntax", `"Operations" must hold at least one operation`);
-  return operations.map((raw, i) => readOperation(raw, i, lenient));
-}
-
-function readOperation(raw: unknown, i: number, lenient: boolean): Operation {
-  const where = `Operations[${i}]`;
-  if (!isObject(raw)) fail("invalidSyntax", `${where} must be an object`);
-  const opText = field(raw, "op");
-  // Entra sends "Replace" and "Add".
-  const op = typeof opText === "string" ? opText.toLowerCase() : undefined;
-  if (op !== "add" && op !== "replace" && op !== "remove") {
-    fail("invalidSyntax", `${where}: "op" must be "add", "replace" or "remove", not ${JSON.stringify(opText)}`);
-  }
-  const pathValue = field(raw, "path");
-  let path: string | undefined;
-  if (typeof pathValue === "string") {
-    path = pathValue.trim();
-    if (path === "") {
-      if (!lenient) fail("invalidPath", `${where}: "path" is empty`);
-      path = undefined; // some templates send "path": "" for a path-less operation
-    }
-  } else if (pathValue !== undefined && pathValue !== null) {
-    fail("invalidSyntax", `${where}: "path" must be a string`);
-  }
-  const value = field(raw, "value");
-  if (op !== "remove" && value === undefined) fail("invalidValue", `${where}: "${op}" needs a "value"`);
-  return { op, path, value };
-}
-
-// ---------------------------------------------------------------------------------------
 // Operations
 
-function applyOperation(ctx: Context, { op, path, value }: Operation): void {
+function applyOperation(ctx: Context, { op, path, value }: PatchOperation): void {
   if (path !== undefined) return applyAt(ctx, op, path, value);
   // RFC 7644 section 3.5.2.2: a remove without a path has no target.
   if (op === "remove") fail("noTarget", "remove needs a path");
@@ -217,7 +158,7 @@ function applyAt(ctx: Context, op: OpName, pathText: string, value: unknown): vo
   try {
     path = parsePatchPath(pathText, { lenient: ctx.lenient });
   } catch (e) {
-    if (e instanceof ScimFilterError) fail(e.kind, e.message);
+    if (e instanceof ScimRequestError) fail(e.kind, e.message);
     throw e;
   }
   const resolved = findAttribute(ctx.resourceType, path.attr);
@@ -397,7 +338,7 @@ function elementMatches(ctx: Context, t: Target, element: JsonObject): boolean {
   try {
     return matchesFilter({ kind: "valuePath", attr, filter: t.filter! }, resource, ctx.resourceType, { strict: !ctx.lenient });
   } catch (e) {
-    if (e instanceof ScimFilterError) fail(e.kind, e.message);
+    if (e instanceof ScimRequestError) fail(e.kind, e.message);
     throw e;
   }
 }

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file roster/directory/v1/directory.proto.
@@ -990,6 +990,94 @@ export declare type ReplaceUserResponse = Message<"roster.directory.v1.ReplaceUs
 export declare const ReplaceUserResponseSchema: GenMessage<ReplaceUserResponse>;
 
 /**
+ * One operation of a SCIM PatchOp request (RFC 7644 section 3.5.2), as the client sent it.
+ *
+ * @generated from message roster.directory.v1.PatchOperation
+ */
+export declare type PatchOperation = Message<"roster.directory.v1.PatchOperation"> & {
+  /**
+   * "add", "replace" or "remove" (case-insensitive).
+   *
+   * @generated from field: string op = 1;
+   */
+  op: string;
+
+  /**
+   * A SCIM attribute path, e.g. `emails[type eq "work"].value`; absent for a path-less
+   * operation, whose value is an object of attributes.
+   *
+   * @generated from field: optional string path = 2;
+   */
+  path?: string | undefined;
+
+  /**
+   * Absent only for "remove".
+   *
+   * @generated from field: optional google.protobuf.Value value = 3;
+   */
+  value?: Value | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.PatchOperation.
+ * Use `create(PatchOperationSchema)` to create a new message.
+ */
+export declare const PatchOperationSchema: GenMessage<PatchOperation>;
+
+/**
+ * @generated from message roster.directory.v1.PatchUserRequest
+ */
+export declare type PatchUserRequest = Message<"roster.directory.v1.PatchUserRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * At most 1000, applied in order, all or none.
+   *
+   * @generated from field: repeated roster.directory.v1.PatchOperation operations = 3;
+   */
+  operations: PatchOperation[];
+
+  /**
+   * When set (a SCIM If-Match), the patch fails with Aborted unless the user is at this version.
+   *
+   * @generated from field: optional int64 expected_version = 4;
+   */
+  expectedVersion?: bigint | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.PatchUserRequest.
+ * Use `create(PatchUserRequestSchema)` to create a new message.
+ */
+export declare const PatchUserRequestSchema: GenMessage<PatchUserRequest>;
+
+/**
+ * @generated from message roster.directory.v1.PatchUserResponse
+ */
+export declare type PatchUserResponse = Message<"roster.directory.v1.PatchUserResponse"> & {
+  /**
+   * The user as it is after the patch (unchanged, same version, when every operation was a no-op).
+   *
+   * @generated from field: roster.directory.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.PatchUserResponse.
+ * Use `create(PatchUserResponseSchema)` to create a new message.
+ */
+export declare const PatchUserResponseSchema: GenMessage<PatchUserResponse>;
+
+/**
  * @generated from message roster.directory.v1.DeactivateUserRequest
  */
 export declare type DeactivateUserRequest = Message<"roster.directory.v1.DeactivateUserRequest"> & {
@@ -1376,6 +1464,55 @@ export declare type UpdateGroupResponse = Message<"roster.directory.v1.UpdateGro
  * Use `create(UpdateGroupResponseSchema)` to create a new message.
  */
 export declare const UpdateGroupResponseSchema: GenMessage<UpdateGroupResponse>;
+
+/**
+ * @generated from message roster.directory.v1.PatchGroupRequest
+ */
+export declare type PatchGroupRequest = Message<"roster.directory.v1.PatchGroupRequest"> & {
+  /**
+   * @generated from field: string directory_id = 1;
+   */
+  directoryId: string;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * At most 1000, applied in order, all or none.
+   *
+   * @generated from field: repeated roster.directory.v1.PatchOperation operations = 3;
+   */
+  operations: PatchOperation[];
+
+  /**
+   * @generated from field: optional int64 expected_version = 4;
+   */
+  expectedVersion?: bigint | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.PatchGroupRequest.
+ * Use `create(PatchGroupRequestSchema)` to create a new message.
+ */
+export declare const PatchGroupRequestSchema: GenMessage<PatchGroupRequest>;
+
+/**
+ * @generated from message roster.directory.v1.PatchGroupResponse
+ */
+export declare type PatchGroupResponse = Message<"roster.directory.v1.PatchGroupResponse"> & {
+  /**
+   * @generated from field: roster.directory.v1.Group group = 1;
+   */
+  group?: Group | undefined;
+};
+
+/**
+ * Describes the message roster.directory.v1.PatchGroupResponse.
+ * Use `create(PatchGroupResponseSchema)` to create a new message.
+ */
+export declare const PatchGroupResponseSchema: GenMessage<PatchGroupResponse>;
 
 /**
  * @generated from message roster.directory.v1.DeleteGroupRequest
@@ -2449,6 +2586,18 @@ export declare const DirectoryService: GenService<{
     output: typeof ReplaceUserResponseSchema;
   },
   /**
+   * Applies a SCIM PatchOp (RFC 7644 section 3.5.2) to a user: read, apply, diff, write and
+   * the events, in one transaction under the user's row lock. Concurrent patches are applied
+   * one after the other; only a stale expected_version fails (Aborted).
+   *
+   * @generated from rpc roster.directory.v1.DirectoryService.PatchUser
+   */
+  patchUser: {
+    methodKind: "unary";
+    input: typeof PatchUserRequestSchema;
+    output: typeof PatchUserResponseSchema;
+  },
+  /**
    * @generated from rpc roster.directory.v1.DirectoryService.DeactivateUser
    */
   deactivateUser: {
@@ -2507,6 +2656,17 @@ export declare const DirectoryService: GenService<{
     methodKind: "unary";
     input: typeof UpdateGroupRequestSchema;
     output: typeof UpdateGroupResponseSchema;
+  },
+  /**
+   * Applies a SCIM PatchOp to a group, members included, as PatchUser does for a user. The
+   * member list is never read: member operations become set-based changes.
+   *
+   * @generated from rpc roster.directory.v1.DirectoryService.PatchGroup
+   */
+  patchGroup: {
+    methodKind: "unary";
+    input: typeof PatchGroupRequestSchema;
+    output: typeof PatchGroupResponseSchema;
   },
   /**
    * @generated from rpc roster.directory.v1.DirectoryService.DeleteGroup

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AttrRef, CompareOp, Filter } from "./ast.ts";
 import { matchesFilter, parseAttributeList, parseFilter, parsePatchPath, ScimFilterError } from "./filter.ts";
-import { InvalidInputError } from "../errors.ts";
+import { ScimRequestError } from "./errors.ts";
 import { ENTERPRISE_USER_SCHEMA } from "./schema.ts";
 
 const ENT = ENTERPRISE_USER_SCHEMA.toLowerCase();
@@ -135,12 +135,12 @@ describe("parseFilter grammar", () => {
     for (const [text, offset, says] of cases) expectError(() => parseFilter(text), offset, says);
   });
 
-  it("is a domain InvalidInputError of kind invalidFilter", () => {
+  it("is a SCIM request error of kind invalidFilter", () => {
     try {
       parseFilter("(");
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidInputError);
-      expect((e as InvalidInputError).kind).toBe("invalidFilter");
+      expect(e).toBeInstanceOf(ScimRequestError);
+      expect((e as ScimRequestError).kind).toBe("invalidFilter");
     }
   });
 

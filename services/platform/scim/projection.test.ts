@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseAttributeList } from "./filter.ts";
-import type { JsonObject } from "./patch.ts";
+import type { JsonObject } from "./json.ts";
 import { isReturned, project } from "./projection.ts";
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "./schema.ts";
 

@@ -9,7 +9,7 @@
 // When both parameters are given, `attributes` selects and `excludedAttributes` then removes.
 
 import type { AttrRef } from "./ast.ts";
-import type { JsonObject, JsonValue } from "./patch.ts";
+import type { JsonObject, JsonValue } from "./json.ts";
 import { canonicalSchemaUrn, findAttribute, findSubAttribute, schemasFor, type AttributeDef, type ResourceType } from "./schema.ts";
 
 export interface ProjectionOptions {
