@@ -59,7 +59,7 @@ function publisherFor(client: Client, topic: string): Publisher {
 
 /** A fresh backlog of EVENTS unpublished events (EVENTS / 10 users x 10 events each). */
 async function seedBacklog(pool: pg.Pool): Promise<void> {
-  await pool.query("TRUNCATE outbox_events, relay_subject_cursors, relay_leases");
+  await pool.query("TRUNCATE outbox_events, outbox_pending, event_positions, relay_subject_cursors, relay_leases");
   await pool.query(
     `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
      SELECT gen_random_uuid(), $1::uuid, 'user', u.id, s.n, 'user.updated',
@@ -70,7 +70,7 @@ async function seedBacklog(pool: pg.Pool): Promise<void> {
       ORDER BY s.n, u.i`,
     [randomUUID(), EVENTS / 10],
   );
-  await pool.query("VACUUM ANALYZE outbox_events");
+  await pool.query("VACUUM ANALYZE outbox_events, outbox_pending");
 }
 
 /** Seconds the relay takes to publish the whole backlog through `client`. */

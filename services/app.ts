@@ -21,7 +21,7 @@ import { AuditUseCases } from "./core/application/audit.ts";
 import { BrakeUseCases } from "./core/application/brake.ts";
 import { SnapshotUseCases } from "./core/application/snapshot.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
-import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
+import { EVENTS_CHANNEL, EventLog } from "./event-log/index.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
 import { cachedLagReader } from "./relay/metrics.ts";

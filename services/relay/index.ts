@@ -7,6 +7,7 @@ import pg from "pg";
 import type { Config } from "../config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
+import { OUTBOX_CHANNEL } from "../event-log/index.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
@@ -45,7 +46,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     leaseMs: config.relay.leaseMs,
     retentionMs: config.relay.retentionMs,
     cleanupIntervalMs: config.relay.cleanupIntervalMs,
-    notifier: new Notifier(databaseUrl, "roster_outbox", log),
+    notifier: new Notifier(databaseUrl, OUTBOX_CHANNEL, log),
     // Who holds the lease, readable by an operator: host, pid and a random suffix.
     holder: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`,
     observer: metrics ? relayObserver(metrics) : undefined,
