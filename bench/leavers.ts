@@ -51,9 +51,10 @@ if (process.argv[2] === "--server") {
     ROSTER_GROUP_TOPIC: groupTopic!,
     KAFKA_BROKERS: brokers.join(","),
     KAFKA_TOPIC_PARTITIONS: "3",
-    ROSTER_LOG_LEVEL: "silent",
+    ROSTER_LOG_LEVEL: "warn",
   });
-  const roster = await startRoster(config, createLogger("silent"));
+  // Logs go to stderr, so that stdout carries the one line the benchmark reads.
+  const roster = await startRoster(config, createLogger("warn", process.stderr));
   const key = (await roster.directories.bootstrapAdminKey())!.secret;
   process.stdout.write(`${JSON.stringify({ url: roster.server.url, key })}\n`);
   process.on("SIGTERM", () => void roster.stop().then(() => process.exit(0)));
@@ -83,11 +84,11 @@ async function scimDirectory(name: string): Promise<{ id: string; secret: string
 }
 const leavers = await scimDirectory("leavers");
 const big = await scimDirectory("big group");
-const users: Array<{ id: string; active: boolean; version: number }> = [];
+const users: Array<{ id: string; active: boolean; version: number; busy: boolean }> = [];
 for (let i = 0; i < LEAVERS; i++) {
   const r = await scimRequest(url, leavers.secret, "POST", "/Users", { schemas: [USER_SCHEMA], userName: `leaver${i}@bench.example` });
   if (r.status !== 201) throw new Error(`creating a user answered ${r.status}`);
-  users.push({ id: r.body.id, active: true, version: 1 });
+  users.push({ id: r.body.id, active: true, version: 1, busy: false });
 }
 const seedStart = performance.now();
 const group = await seedPublishedGroup(db.url, big.id, MEMBERS);
@@ -123,6 +124,20 @@ const streaming = (async () => {
 })();
 await new Promise((r) => setTimeout(r, 3000)); // the consumer group settles
 
+/**
+ * PATCH active, sent again when the connection was reset before an answer (a kept-alive
+ * connection the server closed meanwhile): setting the same value twice makes one event.
+ */
+async function setActive(id: string, active: boolean): Promise<{ status: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await scimRequest(url, leavers.secret, "PATCH", `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active } }] });
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
 interface Phase {
   readonly kafka: number[];
   readonly stream: number[];
@@ -135,17 +150,27 @@ async function phase(deactivations: number, until: () => boolean): Promise<Phase
   const start = performance.now();
   let n = 0;
   let sentDeactivations = 0;
+  let next = 0;
   while (sentDeactivations < deactivations || !until()) {
-    const u = users[n % users.length]!;
     n++;
+    // One write per user at a time (a slow answer must not reorder a user's toggles), so each
+    // deactivation's sequence is known: the user's version after it.
+    const u = [...users.slice(next), ...users.slice(0, next)].find((x) => !x.busy);
+    if (!u) {
+      await new Promise((r) => setTimeout(r, Math.max(0, start + (n * 1000) / RATE - performance.now())));
+      continue;
+    }
+    next = (users.indexOf(u) + 1) % users.length;
+    u.busy = true;
     u.active = !u.active;
     const version = ++u.version;
     const deactivating = !u.active;
     if (deactivating) sentDeactivations++;
     writes.push(
-      scimRequest(url, leavers.secret, "PATCH", `/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active: u.active } }] }).then((r) => {
+      setActive(u.id, u.active).then((r) => {
         if (r.status !== 200 && r.status !== 204) throw new Error(`PATCH answered ${r.status}`);
         if (deactivating) done.set(`${u.id}:${version}`, performance.now());
+        u.busy = false;
       }),
     );
     await new Promise((r) => setTimeout(r, Math.max(0, start + (n * 1000) / RATE - performance.now())));
@@ -153,7 +178,10 @@ async function phase(deactivations: number, until: () => boolean): Promise<Phase
   await Promise.all(writes);
   const deadline = Date.now() + 600_000;
   while ([...done.keys()].some((k) => !kafkaAt.has(k) || !streamAt.has(k))) {
-    if (Date.now() > deadline) throw new Error("deactivations did not all arrive within 10 minutes");
+    if (Date.now() > deadline) {
+      const missing = [...done.keys()].filter((k) => !kafkaAt.has(k) || !streamAt.has(k));
+      throw new Error(`${missing.length} deactivations did not all arrive within 10 minutes (e.g. ${missing[0]})`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const kafkaLat = [...done].map(([k, at]) => kafkaAt.get(k)! - at);
