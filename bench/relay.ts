@@ -34,6 +34,7 @@ import { migrate, openOrm } from "../services/core/persistence/database.ts";
 import { kafkaPublisher, type Publisher } from "../services/relay/publisher.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { Relay } from "../services/relay/relay.ts";
+import { eventToPb } from "../services/core/transport/event-codec.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
 
@@ -61,7 +62,7 @@ function publisherFor(client: Client, topic: string, stateTopic?: string): Publi
 
 /** A fresh backlog of EVENTS unpublished events (EVENTS / 10 users x 10 events each). */
 async function seedBacklog(pool: pg.Pool): Promise<void> {
-  await pool.query("TRUNCATE outbox_events, relay_subject_cursors, relay_leases");
+  await pool.query("TRUNCATE outbox_events, outbox_pending, event_positions, relay_subject_cursors, relay_leases");
   await pool.query(
     `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
      SELECT gen_random_uuid(), $1::uuid, 'user', u.id, s.n, 'user.updated',
@@ -72,7 +73,7 @@ async function seedBacklog(pool: pg.Pool): Promise<void> {
       ORDER BY s.n, u.i`,
     [randomUUID(), EVENTS / 10],
   );
-  await pool.query("VACUUM ANALYZE outbox_events");
+  await pool.query("VACUUM ANALYZE outbox_events, outbox_pending");
 }
 
 /** Seconds the relay takes to publish the whole backlog through `client` (and, `withState`, each event's state too). */
@@ -87,6 +88,7 @@ async function relayDrain(pool: pg.Pool, client: Client, withState = false): Pro
     pool,
     publisher,
     logger,
+    toEvent: eventToPb,
     userTopic: topic,
     groupTopic: topic,
     userStateTopic: stateTopic,

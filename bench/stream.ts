@@ -25,6 +25,7 @@ import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { Relay } from "../services/relay/relay.ts";
+import { eventToPb } from "../services/core/transport/event-codec.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
 
@@ -51,7 +52,7 @@ const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 const topic = uniqueName("bench-stream");
 // The publisher the relay role uses.
 const publisher = platformaticPublisher({ brokers, clientId: "bench-stream-relay", topics: [topic], partitions: 6, logger });
-const relay = new Relay({ pool, publisher, logger, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 600_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
+const relay = new Relay({ pool, publisher, logger, toEvent: eventToPb, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 600_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
 
 /** Writes a backlog of unpublished events: EVENTS / 10 users x 10 updates, realistic payloads. */
 async function seed(): Promise<void> {

@@ -24,8 +24,9 @@ import { ConsumerUseCases } from "./core/application/consumers.ts";
 import { ConsumerRepository } from "./core/persistence/consumer-repository.ts";
 import { KafkaGroupProgress } from "./core/persistence/kafka-group-progress.ts";
 import { metricsObserver } from "./core/transport/consumer-service.ts";
+import { eventToPb } from "./core/transport/event-codec.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
-import { EVENTS_CHANNEL, EventLog } from "./core/persistence/event-log.ts";
+import { EVENTS_CHANNEL, EventLog } from "./event-log/index.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
 import { cachedLagReader } from "./relay/metrics.ts";
@@ -205,7 +206,7 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     databaseUrl = embedded.url;
   }
   const core = config.roles.includes("core") ? await startCore(config, databaseUrl!, logger, metrics) : undefined;
-  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl!, logger, metrics) : undefined;
+  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl!, logger, eventToPb, metrics) : undefined;
 
   const connect = core
     ? connectNodeAdapter({

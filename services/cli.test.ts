@@ -237,7 +237,7 @@ describe("roster CLI", () => {
 
     const stored = await queryDatabase<{ id: string; sequence: string; position: string }>(
       database.url,
-      "SELECT id, sequence::text, position::text FROM outbox_events WHERE subject_id = $1 ORDER BY sequence",
+      "SELECT o.id, o.sequence::text, p.position::text FROM outbox_events o JOIN event_positions p USING (seq) WHERE o.subject_id = $1 ORDER BY o.sequence",
       [userId],
     );
     expect(stored.map((r) => Number(r.sequence))).toEqual([1, 2]);

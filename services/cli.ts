@@ -242,7 +242,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     const [{ ConsumerUseCases }, { ConsumerRepository }, { EventLog }] = await Promise.all([
       import("./core/application/consumers.ts"),
       import("./core/persistence/consumer-repository.ts"),
-      import("./core/persistence/event-log.ts"),
+      import("./event-log/index.ts"),
     ]);
     await withPool(url, async (pool) => {
       const log = new EventLog(pool);
@@ -432,7 +432,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       return async ({ url, directories, config }) => {
         if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
-        const { replaySubject } = await import("./relay/admin.ts");
+        const [{ replaySubject }, { eventToPb }] = await Promise.all([import("./relay/admin.ts"), import("./core/transport/event-codec.ts")]);
         const { platformaticPublisher } = await import("./relay/platformatic-publisher.ts");
         const { createLogger } = await import("./platform/logger.ts");
         // The Kafka client's log lines go to stderr; stdout carries the JSON result only.
@@ -446,7 +446,7 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
         });
         try {
           const result = await withPool(url, (pool) =>
-            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic, formats: config.kafka.formats }),
+            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic, formats: config.kafka.formats, toEvent: eventToPb }),
           );
           const { eventIds: _ids, ...summary } = result;
           print({ directoryId, subjectId, fromSequence: Number(fromSequence), ...summary });

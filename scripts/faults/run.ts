@@ -318,10 +318,10 @@ try {
   const truth = async () =>
     (
       await pool.query<{ n: string; unpublished: string; parked: string }>(
-        `SELECT count(*) AS n,
-                count(*) FILTER (WHERE position IS NULL AND subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)) AS unpublished,
-                count(*) FILTER (WHERE position IS NULL AND subject_id IN (SELECT subject_id FROM relay_parked_subjects)) AS parked
-           FROM outbox_events`,
+        `SELECT (SELECT count(*) FROM outbox_events) AS n,
+                count(*) FILTER (WHERE subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)) AS unpublished,
+                count(*) FILTER (WHERE subject_id IN (SELECT subject_id FROM relay_parked_subjects)) AS parked
+           FROM outbox_pending`,
       )
     ).rows[0]!;
   const drain = async (what: string, parked: number): Promise<boolean> => {

@@ -11,7 +11,8 @@ import { DirectoryService, ProviderKind, ScimAuditRecordSchema } from "@roster/s
 import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { decodeLifecycleMessage } from "../../sdk/src/kafka.ts";
-import { cloudEventHeaders, encodeEvent, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import { encodeEvent, eventToPb } from "../core/transport/event-codec.ts";
+import { cloudEventHeaders, type StoredEvent } from "../event-log/index.ts";
 import { MAX_JSON_DEPTH } from "../platform/json-limits.ts";
 import { createLogger } from "../platform/logger.ts";
 import { failureOf } from "../testing/connect.ts";

@@ -181,7 +181,7 @@ beforeAll(async () => {
   globalReadId = read.key!.id;
   // Every event of both directories is published, so event reads have something to leak.
   await eventually(async () => {
-    const [row] = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM outbox_events WHERE position IS NULL");
+    const [row] = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM outbox_pending");
     return row!.n === "0";
   }, 20_000, "the relay to publish");
 }, 60_000);

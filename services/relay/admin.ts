@@ -1,224 +1,14 @@
 // Operator tools around the relay (used by `roster outbox lag|parked|unpark` and `roster
-// events replay`): the outbox lag read straight from SQL (also what every process's lag
-// gauges serve), parked subjects and their release, and re-publishing one subject's
-// already-published events to Kafka. Replay takes no lease and writes no row: it sends copies
-// of events the relay already published, with the same event ids (ce_id) and positions, in
-// sequence order, through the same Publisher and codec, so consumers dedupe them. Unparking
-// only deletes the parked row: the active relay then sends the subject's events itself.
-import type pg from "pg";
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from "../core/persistence/event-log.ts";
-import { eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
-import { eventMessage, type LifecycleTopics } from "./outbound.ts";
-import type { OutboundMessage, Publisher } from "./publisher.ts";
+// events replay`): the backlog figures and parked subjects come from the event log;
+// replay re-publishes one subject's already-published events to Kafka. Replay takes no lease
+// and writes no row: it sends copies of events the relay already published, with the same
+// event ids (ce_id) and positions, in sequence order, through the same Publisher and message
+// building, so consumers dedupe them.
+import { EventLog, type Queryable } from "../event-log/index.ts";
+import { eventMessage, type EventEncoder, type LifecycleTopics } from "./outbound.ts";
+import type { Publisher } from "./publisher.ts";
 
-type Queryable = Pick<pg.Pool, "query">;
-
-export interface LeaseStatus {
-  /** Lease (relay group) name; the relay uses "default". */
-  readonly name: string;
-  /** `host:pid:suffix` of the relay holding it; null after a graceful release. */
-  readonly holder: string | null;
-  /** Fencing epoch: goes up by one at every takeover. */
-  readonly epoch: number;
-  /** ISO time the lease expires unless renewed; null when released. */
-  readonly expiresAt: string | null;
-  /** True while unexpired: some relay is active. */
-  readonly active: boolean;
-  /** The last global position assigned by this relay group. */
-  readonly position: number;
-}
-
-export interface StuckSubject {
-  readonly subjectId: string;
-  readonly subjectType: string;
-  readonly directoryId: string;
-  /** Last sequence published for the subject (relay_subject_cursors; 0 when none). */
-  readonly publishedSequence: number;
-  /** Lowest committed, unpublished sequence: not publishedSequence + 1, so the relay waits. */
-  readonly nextSequence: number;
-  readonly unpublished: number;
-  readonly oldestAgeSeconds: number;
-}
-
-export interface ParkedSubject {
-  readonly subjectId: string;
-  readonly subjectType: string;
-  readonly directoryId: string;
-  /** The event the broker refused for good, and its place in the subject's sequence. */
-  readonly eventId: string;
-  readonly sequence: number;
-  readonly type: string;
-  /** Why (the broker's error kind, or the event size bound); never the payload. */
-  readonly reason: string;
-  readonly parkedAt: string;
-  /** That event and the subject's later ones, all held. */
-  readonly events: number;
-}
-
-/** What the lag gauges report: flow (parked subjects apart) and what is parked. */
-export interface LagFigures {
-  /** Committed rows not yet published, parked subjects' rows excluded. */
-  readonly unpublished: number;
-  /** Age of the oldest of them (0 when none). */
-  readonly oldestUnpublishedAgeSeconds: number;
-  /** Rows of parked subjects: a refused event and its subject's successors. */
-  readonly parked: number;
-}
-
-/**
- * One statement over the unpublished rows only (partial indexes on `position IS NULL`), so
- * its cost follows the backlog, never the published history.
- */
-export async function lagFigures(db: Queryable): Promise<LagFigures> {
-  const { rows } = await db.query<{ n: string; age: number | null; parked: string }>(
-    `SELECT count(*) FILTER (WHERE p.subject_id IS NULL)::text AS n,
-            extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE p.subject_id IS NULL))::float8 AS age,
-            count(*) FILTER (WHERE p.subject_id IS NOT NULL)::text AS parked
-       FROM outbox_events o LEFT JOIN relay_parked_subjects p USING (subject_id)
-      WHERE o.position IS NULL`,
-  );
-  return {
-    unpublished: Number(rows[0]?.n ?? 0),
-    oldestUnpublishedAgeSeconds: Math.max(0, rows[0]?.age ?? 0),
-    parked: Number(rows[0]?.parked ?? 0),
-  };
-}
-
-/** Parked subjects, oldest first (at most `limit`). */
-export async function parkedSubjects(db: Queryable, limit = 1000): Promise<ParkedSubject[]> {
-  const { rows } = await db.query<{
-    subject_id: string;
-    subject_type: string;
-    directory_id: string;
-    event_id: string;
-    sequence: string;
-    type: string;
-    reason: string;
-    parked_at: Date;
-    n: string;
-  }>(
-    `SELECT p.subject_id, p.subject_type, p.directory_id, p.event_id, p.sequence::text, p.type, p.reason, p.parked_at,
-            (SELECT count(*) FROM outbox_events o WHERE o.subject_id = p.subject_id AND o.position IS NULL)::text AS n
-       FROM relay_parked_subjects p ORDER BY p.parked_at, p.subject_id LIMIT $1`,
-    [limit],
-  );
-  return rows.map((r) => ({
-    subjectId: r.subject_id,
-    subjectType: r.subject_type,
-    directoryId: r.directory_id,
-    eventId: r.event_id,
-    sequence: Number(r.sequence),
-    type: r.type,
-    reason: r.reason,
-    parkedAt: r.parked_at.toISOString(),
-    events: Number(r.n),
-  }));
-}
-
-/**
- * Releases parked subjects (one, or all): the active relay sends their events on its next
- * round, in sequence order, and parks a subject again if the broker still refuses.
- */
-export async function unpark(db: Queryable, which: { readonly subjectId: string } | "all"): Promise<{ unparked: string[] }> {
-  const { rows } =
-    which === "all"
-      ? await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects RETURNING subject_id")
-      : await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects WHERE subject_id = $1 RETURNING subject_id", [which.subjectId]);
-  if (rows.length > 0) await db.query("SELECT pg_notify('roster_outbox', '')");
-  return { unparked: rows.map((r) => r.subject_id).sort() };
-}
-
-export interface OutboxLag {
-  /** Committed rows not yet published, parked subjects' rows excluded. */
-  readonly unpublished: number;
-  /** Age of the oldest of them (0 when none). */
-  readonly oldestUnpublishedAgeSeconds: number;
-  /** Rows held by parked subjects (the refused events and their subjects' successors). */
-  readonly parkedEvents: number;
-  /** Parked subjects, oldest first (at most 20; `roster outbox parked` lists them all). */
-  readonly parkedSubjects: ParkedSubject[];
-  readonly lastPublishedPosition: number;
-  readonly lastPublishedAt: string | null;
-  readonly leases: LeaseStatus[];
-  /**
-   * Subjects whose lowest committed unpublished sequence does not follow their cursor: the
-   * relay holds them back. Transient while a transaction is in flight; persistent means a
-   * missing row (at most 20 listed, oldest first).
-   */
-  readonly stuckSubjects: StuckSubject[];
-  /** The oldest transaction holding a transaction id in this database: it holds the relay's horizon back. */
-  readonly oldestTransaction: { pid: number; ageSeconds: number; state: string | null; applicationName: string | null } | null;
-}
-
-export async function outboxLag(db: Queryable): Promise<OutboxLag> {
-  const [lag, parked, leases, published, stuck, oldest] = await Promise.all([
-    lagFigures(db),
-    parkedSubjects(db, 20),
-    db.query<{ name: string; holder: string | null; epoch: string; expires_at: Date | null; active: boolean; position: string }>(
-      `SELECT name, holder, epoch::text, CASE WHEN isfinite(expires_at) THEN expires_at END AS expires_at,
-              expires_at > now() AS active, position::text
-         FROM relay_leases ORDER BY name`,
-    ),
-    db.query<{ at: Date | null }>("SELECT max(published_at) AS at FROM outbox_events WHERE position IS NOT NULL"),
-    db.query<{ subject_id: string; subject_type: string; directory_id: string; cursor: string; next: string; n: string; age: number }>(
-      `WITH pending AS (
-         SELECT subject_id, min(subject_type) AS subject_type, min(directory_id::text) AS directory_id,
-                min(sequence) AS next, count(*) AS n, min(occurred_at) AS oldest
-           FROM outbox_events WHERE position IS NULL
-            AND subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)
-          GROUP BY subject_id
-       )
-       SELECT p.subject_id, p.subject_type, p.directory_id, coalesce(c.sequence, 0)::text AS cursor, p.next::text, p.n::text,
-              extract(epoch FROM now() - p.oldest)::float8 AS age
-         FROM pending p LEFT JOIN relay_subject_cursors c USING (subject_id)
-        WHERE p.next <> coalesce(c.sequence, 0) + 1
-        ORDER BY p.oldest LIMIT 20`,
-    ),
-    db.query<{ pid: number; age: number; state: string | null; application_name: string | null }>(
-      `SELECT pid, extract(epoch FROM now() - xact_start)::float8 AS age, state, application_name
-         FROM pg_stat_activity
-        WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-        ORDER BY xact_start LIMIT 1`,
-    ),
-  ]);
-  const leaseRows = leases.rows.map((r) => ({
-    name: r.name,
-    holder: r.holder,
-    epoch: Number(r.epoch),
-    expiresAt: r.expires_at ? r.expires_at.toISOString() : null,
-    active: r.active,
-    position: Number(r.position),
-  }));
-  const o = oldest.rows[0];
-  return {
-    unpublished: lag.unpublished,
-    oldestUnpublishedAgeSeconds: lag.oldestUnpublishedAgeSeconds,
-    parkedEvents: lag.parked,
-    parkedSubjects: parked,
-    lastPublishedPosition: Math.max(0, ...leaseRows.map((l) => l.position)),
-    lastPublishedAt: published.rows[0]?.at ? published.rows[0].at.toISOString() : null,
-    leases: leaseRows,
-    stuckSubjects: stuck.rows.map((r) => ({
-      subjectId: r.subject_id,
-      subjectType: r.subject_type,
-      directoryId: r.directory_id,
-      publishedSequence: Number(r.cursor),
-      nextSequence: Number(r.next),
-      unpublished: Number(r.n),
-      oldestAgeSeconds: Math.max(0, r.age),
-    })),
-    oldestTransaction: o ? { pid: o.pid, ageSeconds: Math.max(0, o.age), state: o.state, applicationName: o.application_name } : null,
-  };
-}
-
-/**
- * The Kafka message of a published event: what the relay sent to the event topic (same topic,
- * key, value, headers). Its state record is not sent again: an old state re-sent behind a
- * newer one would become the state topic's last word for the subject.
- */
-export function replayMessage(row: StoredEvent, topics: LifecycleTopics): OutboundMessage {
-  return eventMessage(row, eventToPb(row, row.position), topics);
-}
+export { outboxLag, parkedSubjects, unpark } from "../event-log/index.ts";
 
 export interface ReplayOptions {
   readonly directoryId: string;
@@ -229,6 +19,7 @@ export interface ReplayOptions {
   readonly groupTopic: string;
   /** Value format by topic name (default protobuf). */
   readonly formats?: LifecycleTopics["formats"];
+  readonly toEvent: EventEncoder;
   /** Events per send (default 500). */
   readonly batchSize?: number;
 }
@@ -251,34 +42,26 @@ export interface ReplayResult {
 export async function replaySubject(db: Queryable, publisher: Publisher, options: ReplayOptions): Promise<ReplayResult> {
   const batchSize = options.batchSize ?? 500;
   let after = (options.fromSequence ?? 1n) - 1n;
+  const log = new EventLog(db);
   const ids: string[] = [];
   let first: bigint | null = null;
   let last: bigint | null = null;
   for (;;) {
-    const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM outbox_events
-        WHERE subject_id = $1 AND directory_id = $2 AND sequence > $3 AND position IS NOT NULL
-        ORDER BY sequence LIMIT $4`,
-      [options.subjectId, options.directoryId, after.toString(), batchSize],
-    );
-    if (rows.length === 0) break;
-    const events = rows.map(toStoredEvent);
-    await publisher.publish(events.map((e) => replayMessage(e, options)));
+    const events = await log.subject(options.directoryId, options.subjectId, after, batchSize);
+    if (events.length === 0) break;
+    // Events only: an old state re-sent behind a newer one would become the state topic's last word.
+    await publisher.publish(events.map((e) => eventMessage(e, options.toEvent(e, e.position!), options)));
     for (const e of events) ids.push(e.id);
     first ??= events[0]!.sequence;
     last = events.at(-1)!.sequence;
     after = last;
-    if (rows.length < batchSize) break;
+    if (events.length < batchSize) break;
   }
-  const { rows } = await db.query<{ n: string }>(
-    "SELECT count(*)::text AS n FROM outbox_events WHERE subject_id = $1 AND directory_id = $2 AND position IS NULL",
-    [options.subjectId, options.directoryId],
-  );
   return {
     replayed: ids.length,
     firstSequence: first === null ? null : Number(first),
     lastSequence: last === null ? null : Number(last),
     eventIds: ids,
-    unpublished: Number(rows[0]?.n ?? 0),
+    unpublished: await log.subjectUnpublished(options.directoryId, options.subjectId),
   };
 }

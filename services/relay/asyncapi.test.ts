@@ -10,7 +10,8 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { SubjectStateSchema } from "@roster/sdk/gen/roster/events/v1/state_pb.js";
 import { CLOUDEVENTS_TYPE_PREFIX, EVENT_TYPES } from "../../sdk/src/events.ts";
 import { loadConfig, type ValueFormat } from "../config.ts";
-import type { StoredEvent } from "../core/transport/event-codec.ts";
+import { eventToPb } from "../core/transport/event-codec.ts";
+import type { StoredEvent } from "../event-log/index.ts";
 import { outboundMessages, type LifecycleTopics } from "./outbound.ts";
 import type { OutboundMessage } from "./publisher.ts";
 
@@ -73,7 +74,7 @@ const ROWS: StoredEvent[] = [
 function built(format: ValueFormat): OutboundMessage[] {
   const config = loadConfig({});
   const topics: LifecycleTopics = { ...config.kafka, formats: Object.fromEntries(Object.values(CHANNEL_TOPICS).map((k) => [config.kafka[k], format])) };
-  return ROWS.flatMap((r) => outboundMessages(r, 7n, topics));
+  return ROWS.flatMap((r) => outboundMessages(r, eventToPb(r, 7n), topics));
 }
 
 /** The headers schema with its properties (allOf flattened). */

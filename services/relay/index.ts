@@ -7,10 +7,12 @@ import pg from "pg";
 import type { Config } from "../config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
+import { OUTBOX_CHANNEL } from "../event-log/index.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
 import { platformaticPublisher } from "./platformatic-publisher.ts";
+import type { EventEncoder } from "./outbound.ts";
 import { Relay } from "./relay.ts";
 
 export interface RelayRole {
@@ -19,7 +21,8 @@ export interface RelayRole {
 }
 
 /** `metrics`, when given, receives the relay's figures (served at /metrics by the process). */
-export function startRelay(config: Config, databaseUrl: string, logger: Logger, metrics?: Metrics): RelayRole {
+/** `toEvent`: the core's outbox-row-to-Event conversion, the one EventService serves. */
+export function startRelay(config: Config, databaseUrl: string, logger: Logger, toEvent: EventEncoder, metrics?: Metrics): RelayRole {
   const log = logger.child({ component: "relay" });
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: 5_000, keepAlive: true });
   // A dropped connection surfaces on the next query; the loop retries with backoff.
@@ -39,6 +42,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     pool,
     publisher,
     logger: log,
+    toEvent,
     userTopic: config.kafka.userTopic,
     groupTopic: config.kafka.groupTopic,
     userStateTopic: config.kafka.userStateTopic,
@@ -49,7 +53,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     leaseMs: config.relay.leaseMs,
     retentionMs: config.relay.retentionMs,
     cleanupIntervalMs: config.relay.cleanupIntervalMs,
-    notifier: new Notifier(databaseUrl, "roster_outbox", log),
+    notifier: new Notifier(databaseUrl, OUTBOX_CHANNEL, log),
     // Who holds the lease, readable by an operator: host, pid and a random suffix.
     holder: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`,
     observer: metrics ? relayObserver(metrics) : undefined,

@@ -4,15 +4,14 @@
 // not hold the other directory's leavers back. The group is built in SQL (users and
 // memberships, with subject cursors as if its history had been published and had aged out of
 // the replay window); the delete itself goes through SCIM.
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { MAX_MEMBER_IDS_PER_EVENT } from "../core/domain/events.ts";
-import { MAX_EVENT_BYTES } from "../core/transport/event-codec.ts";
+import { MAX_EVENT_BYTES } from "../event-log/index.ts";
 import { eventually, readTopics, type TopicReader } from "../testing/events.ts";
 import { uniqueName } from "../testing/kafka.ts";
+import { seedPublishedGroup } from "../testing/large-group.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { queryDatabase } from "../testing/database.ts";
 import { checkContiguous, createScimDirectory, eventsOf, GROUP_SCHEMA, patchOp, USER_SCHEMA, type ScimDirectory } from "../testing/scim.ts";
@@ -29,47 +28,9 @@ const userTopic = uniqueName("roster-test-big-users");
 const groupTopic = uniqueName("roster-test-big-groups");
 let big: ScimDirectory;
 let leavers: ScimDirectory;
-const groupId = randomUUID();
+let groupId: string;
 let memberIds: string[];
 let leaverIds: string[];
-
-/** Builds the group in one transaction: users at version 2, memberships, cursors. */
-async function seedGroup(directoryId: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: t.database.url });
-  await client.connect();
-  try {
-    await client.query("BEGIN");
-    await client.query(
-      `CREATE TEMP TABLE seed ON COMMIT DROP AS
-       SELECT gen_random_uuid() AS id, 'member' || i || '@example.com' AS user_name, now() AS at FROM generate_series(1, $1) AS i`,
-      [MEMBERS],
-    );
-    await client.query(
-      `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at, deleted_at)
-       SELECT id, $1, user_name, NULL, true, 'active', NULL,
-              jsonb_build_object('schemas', jsonb_build_array('${USER_SCHEMA}'), 'userName', user_name, 'active', true), 2, at, at, NULL
-         FROM seed`,
-      [directoryId],
-    );
-    await client.query(
-      `INSERT INTO groups (id, directory_id, display_name, external_id, resource, member_count, version, created_at, updated_at, deleted_at)
-       VALUES ($1, $2, 'Everyone', NULL, jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:Group'), 'displayName', 'Everyone'),
-               $3, $4, now(), now(), NULL)`,
-      [groupId, directoryId, MEMBERS, BUILT_VERSION],
-    );
-    await client.query(`INSERT INTO memberships (group_id, user_id, directory_id, created_at) SELECT $1, id, $2, at FROM seed`, [groupId, directoryId]);
-    await client.query(
-      `INSERT INTO relay_subject_cursors (subject_id, sequence) SELECT id, 2 FROM seed UNION ALL SELECT $1::uuid, $2::bigint`,
-      [groupId, BUILT_VERSION],
-    );
-    const { rows } = await client.query<{ id: string }>("SELECT id::text FROM seed");
-    await client.query("COMMIT");
-    await client.query("ANALYZE users; ANALYZE memberships; ANALYZE groups; ANALYZE relay_subject_cursors");
-    return rows.map((r) => r.id);
-  } finally {
-    await client.end();
-  }
-}
 
 beforeAll(async () => {
   t = await startTestRoster({
@@ -90,7 +51,7 @@ beforeAll(async () => {
     expect(created.status).toBe(201);
     leaverIds.push(created.body.id);
   }
-  memberIds = await seedGroup(big.id);
+  ({ groupId, memberIds } = await seedPublishedGroup(t.database.url, big.id, MEMBERS));
 }, 120_000);
 
 afterAll(async () => {

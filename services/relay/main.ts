@@ -1,6 +1,7 @@
 // The relay alone, for deployments that run it apart from the core (and for the fault run):
 // DATABASE_URL and the Kafka settings from the environment; SIGTERM releases the lease.
 import { loadConfig } from "../config.ts";
+import { eventToPb } from "../core/transport/event-codec.ts";
 import { createLogger } from "../platform/logger.ts";
 import { startRelay } from "./index.ts";
 
@@ -10,7 +11,7 @@ if (config.databaseUrl === undefined) {
   logger.fatal("the relay needs DATABASE_URL");
   process.exit(2);
 }
-const role = startRelay(config, config.databaseUrl, logger);
+const role = startRelay(config, config.databaseUrl, logger, eventToPb);
 logger.info({ holder: role.relay.holder, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic }, "relay started");
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {

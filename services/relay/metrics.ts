@@ -6,7 +6,7 @@
 import type pg from "pg";
 import type { Logger } from "../platform/logger.ts";
 import type { Metrics, OutboxFigures } from "../platform/metrics.ts";
-import { lagFigures } from "./admin.ts";
+import { lagFigures } from "../event-log/index.ts";
 import type { Relay, RelayObserver } from "./relay.ts";
 
 /** How long one measurement of the lag serves scrapes. */

@@ -5,9 +5,15 @@
 import { create, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotUserSchema, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { SubjectStateSchema, type SubjectState } from "@roster/sdk/gen/roster/events/v1/state_pb.js";
-import { cloudEventHeaders, eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import { cloudEventHeaders, type StoredEvent } from "../event-log/index.ts";
 import type { ValueFormat } from "../config.ts";
 import type { OutboundMessage } from "./publisher.ts";
+
+/**
+ * Builds the contract's Event for an outbox row at a position. The core owns the conversion
+ * (it is what EventService serves too); the composition root hands it to the relay.
+ */
+export type EventEncoder = (row: StoredEvent, position: bigint) => Event;
 
 export interface LifecycleTopics {
   readonly userTopic: string;
@@ -120,8 +126,7 @@ function stateMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): 
 }
 
 /** Everything the relay sends for one row, event first: the event, then the state after it. */
-export function outboundMessages(row: StoredEvent, position: bigint, topics: LifecycleTopics): OutboundMessage[] {
-  const event = eventToPb(row, position);
+export function outboundMessages(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage[] {
   const state = stateMessage(row, event, topics);
   const message = eventMessage(row, event, topics);
   return state ? [message, state] : [message];

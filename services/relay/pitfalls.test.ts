@@ -13,8 +13,10 @@ import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { Kafka, logLevel } from "kafkajs";
 import type { OutboundMessage, Publisher } from "./publisher.ts";
 import { platformaticPublisher } from "./platformatic-publisher.ts";
-import { lagFigures, outboxLag, unpark } from "./admin.ts";
+import { lagFigures } from "../event-log/index.ts";
+import { outboxLag, unpark } from "./admin.ts";
 import { Relay, FencedError, type RelayOptions, type StepResult } from "./relay.ts";
+import { eventToPb } from "../core/transport/event-codec.ts";
 import { fromBinary } from "@bufbuild/protobuf";
 import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 
@@ -45,7 +47,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop()));
-  await pool.query("TRUNCATE outbox_events, relay_leases, relay_subject_cursors, relay_parked_subjects");
+  await pool.query("TRUNCATE outbox_events, outbox_pending, event_positions, relay_leases, relay_subject_cursors, relay_parked_subjects");
 });
 
 afterAll(async () => {
@@ -72,6 +74,7 @@ function relay(sent: Sent[], options: Partial<RelayOptions> = {}): Relay {
     pool,
     publisher: recording,
     logger,
+    toEvent: eventToPb,
     userTopic: topic,
     groupTopic: topic,
     batchSize: 100,
@@ -122,7 +125,7 @@ async function session(): Promise<pg.PoolClient> {
 
 async function positions(): Promise<Array<{ subject: string; sequence: number; position: number | null }>> {
   const { rows } = await pool.query<{ subject_id: string; sequence: string; position: string | null }>(
-    "SELECT subject_id, sequence, position FROM outbox_events ORDER BY seq",
+    "SELECT o.subject_id, o.sequence, p.position FROM outbox_events o LEFT JOIN event_positions p USING (seq) ORDER BY o.seq",
   );
   return rows.map((r) => ({ subject: r.subject_id, sequence: Number(r.sequence), position: r.position === null ? null : Number(r.position) }));
 }

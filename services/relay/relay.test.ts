@@ -100,7 +100,7 @@ describe("relay to Kafka", () => {
     expect(groupEvents.map((m) => m.event.type).slice(0, 2)).toEqual(["group.created", "group.members_added"]);
 
     // Marked published only with a position; positions are gap-free.
-    const rows = await queryDatabase<{ position: string }>(t.database.url, "SELECT position::text FROM outbox_events WHERE position IS NOT NULL ORDER BY position");
+    const rows = await queryDatabase<{ position: string }>(t.database.url, "SELECT position::text FROM event_positions ORDER BY position");
     expect(rows.map((r) => Number(r.position))).toEqual(rows.map((_, i) => i + 1));
   });
 

@@ -12,7 +12,8 @@ import {
   ProviderKind,
 } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { SubjectType } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
-import { eventToPb, type StoredEvent } from "../core/transport/event-codec.ts";
+import { eventToPb } from "../core/transport/event-codec.ts";
+import type { StoredEvent } from "../event-log/index.ts";
 import { failureOf } from "../testing/connect.ts";
 import { queryDatabase } from "../testing/database.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";

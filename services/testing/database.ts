@@ -61,6 +61,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const client = new pg.Client({ connectionString: server });
       await client.connect();
       try {
+        // A pool's end() returns before the server has closed its sessions: give them a
+        // moment, so FORCE does not terminate a session its client is still closing.
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+          if (rows[0]?.n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await client.end();

@@ -1,9 +1,10 @@
 // Registered consumers and their revocation progress, in SQL, on a pool of their own.
 //
-// The leavers are read from the outbox in one place, leavers() below: the only query of this
-// module on outbox_events. Every figure over many leavers (an acknowledgement that revokes
-// 100,000 of them, a check of a stalled consumer) is one set-based statement.
+// The leavers are read from the event log (publishedLeavers). Every figure over many
+// leavers (an acknowledgement that revokes 100,000 of them, a check of a stalled consumer)
+// is one set-based statement.
 import type pg from "pg";
+import { publishedLeavers } from "../../event-log/index.ts";
 import { newId } from "../domain/ids.ts";
 import { LEAVER_TYPES, ROLES_DROPPED_TYPE, type Consumer, type ConsumerSpec } from "../domain/consumers.ts";
 import type { ConsumerStore, Judgement, Revocation, UnrevokedRow } from "../application/consumers.ts";
@@ -52,19 +53,9 @@ function toConsumer(r: ConsumerRow): Consumer {
 /** A consumer's scope as SQL over a uuid parameter that is NULL for the global scope. */
 const inScope = (param: string) => `directory_id IS NOT DISTINCT FROM ${param}::uuid`;
 
-/**
- * The leavers a consumer answers for, between two positions: as a FROM item named
- * `leavers`. The predicate is the one of the partial indexes made by migration 0010, word
- * for word, so the planner reads the index. `directory` is a uuid parameter, NULL for a
- * global consumer (every directory).
- */
+/** The leavers a consumer answers for, between two positions (the event log reads them). */
 function leavers(params: { directory: string; after: string; through?: string }): string {
-  const types = LEAVER_TYPES.map((t) => `'${t}'`).join(", ");
-  return `(SELECT id, directory_id, subject_id, type, position, occurred_at FROM outbox_events
-      WHERE position IS NOT NULL AND (type IN (${types})
-      OR (type = '${ROLES_DROPPED_TYPE}' AND payload -> 'roles' = '[]'::jsonb AND payload -> 'rolesBefore' <> '[]'::jsonb))
-        AND (${params.directory}::uuid IS NULL OR directory_id = ${params.directory}::uuid)
-        AND position > ${params.after}::bigint ${params.through ? `AND position <= ${params.through}::bigint` : ""}) AS leavers`;
+  return publishedLeavers({ types: LEAVER_TYPES, rolesDroppedType: ROLES_DROPPED_TYPE, ...params });
 }
 
 export class ConsumerRepository implements ConsumerStore {

@@ -100,9 +100,9 @@ export const MembershipEntity = defineEntity({
   },
 });
 
-// The outbox and the event log in one table: rows are appended in the writer's
-// transaction, published by the relay (which assigns `position`), served by EventService,
-// and deleted after the replay window.
+// The outbox, append-only: rows are appended in the writer's transaction; the relay gives
+// each its position in event_positions (services/event-log); EventService serves them; the
+// replay-window cleanup deletes them.
 export const OutboxEventEntity = defineEntity({
   name: "OutboxEvent",
   tableName: "outbox_events",
@@ -119,8 +119,6 @@ export const OutboxEventEntity = defineEntity({
     // pg_current_xact_id() of the writing transaction (xid8), read by the relay to stay
     // below the visibility horizon. Filled by the column default, never by the ORM.
     txid: p.text().persist(false),
-    position: p.bigint("number").nullable(),
-    publishedAt: p.datetime().nullable(),
   },
 });
 

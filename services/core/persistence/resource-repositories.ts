@@ -363,7 +363,7 @@ export function outboxRepository(sql: Sql): OutboxRepository {
     async headPosition(directoryId: string) {
       const [row] = await sql<{ p: string }>(
         `SELECT GREATEST(
-           (SELECT max(position) FROM outbox_events WHERE directory_id = $1 AND position IS NOT NULL),
+           (SELECT max(position) FROM event_positions WHERE directory_id = $1),
            (SELECT pruned_through FROM event_log_floors WHERE directory_id = $1),
            0)::text AS p`,
         [directoryId],

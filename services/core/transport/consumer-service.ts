@@ -9,7 +9,7 @@ import { scopeLabel, type Consumer } from "../domain/consumers.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
-import type { EventLog } from "../persistence/event-log.ts";
+import type { EventLog } from "../../event-log/index.ts";
 import { cursorAhead, decodeCursor } from "./event-service.ts";
 
 export interface ConsumerServiceDeps {

@@ -8,33 +8,10 @@ import { UserState as PbUserState } from "@roster/sdk/gen/roster/directory/v1/di
 import * as ev from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { EventSchema, SubjectType, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type AttributeValue, type CanonicalUser } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
+import type { StoredEvent } from "../../event-log/index.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import { groupToPb, userToPb } from "./convert.ts";
 import { holdDecisionToPb, policyToPb } from "./brake-service.ts";
-
-/**
- * The largest encoded Event the relay sends: half of Kafka's default 1 MiB message limit,
- * leaving room for the key, headers and batch framing. Membership events stay far below it by
- * design (at most MAX_MEMBER_IDS_PER_EVENT ids each); a user event only nears it with a SCIM
- * resource of hundreds of KiB (the 1 MiB request body limit allows that), and the relay
- * parks such an event rather than send it.
- */
-export const MAX_EVENT_BYTES = 512 * 1024;
-
-/** One row of `outbox_events` as the relay and EventService read it. */
-export interface StoredEvent {
-  readonly seq: bigint;
-  readonly id: string;
-  readonly directoryId: string;
-  readonly subjectType: "user" | "group" | "directory";
-  readonly subjectId: string;
-  readonly sequence: bigint;
-  readonly type: string;
-  readonly payload: Record<string, unknown>;
-  readonly occurredAt: Date;
-  /** Null until published. */
-  readonly position: bigint | null;
-}
 
 type Snapshot = Record<string, unknown>;
 
@@ -236,17 +213,4 @@ export function eventToPb(row: StoredEvent, position: bigint | null = row.positi
 
 export function encodeEvent(event: Event): Uint8Array {
   return toBinary(EventSchema, event);
-}
-
-/** CloudEvents 1.0 binary-mode headers for the Kafka protocol binding. */
-export function cloudEventHeaders(row: StoredEvent): Record<string, string> {
-  return {
-    ce_specversion: "1.0",
-    ce_id: row.id,
-    ce_type: `io.roster.${row.type}`,
-    ce_source: `/directories/${row.directoryId}`,
-    ce_subject: `${row.subjectType === "directory" ? "directories" : `${row.subjectType}s`}/${row.subjectId}`,
-    ce_time: row.occurredAt.toISOString(),
-    "content-type": "application/protobuf",
-  };
 }

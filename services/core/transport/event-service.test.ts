@@ -51,7 +51,7 @@ async function createUser(directoryId: string, name: string): Promise<string> {
 /** Waits until every event of the directory is published, then returns them (ListEvents from the start). */
 async function published(directoryId: string): Promise<Event[]> {
   await expect
-    .poll(async () => (await pool.query("SELECT 1 FROM outbox_events WHERE directory_id = $1 AND position IS NULL", [directoryId])).rowCount, { timeout: 20_000 })
+    .poll(async () => (await pool.query("SELECT 1 FROM outbox_pending WHERE directory_id = $1", [directoryId])).rowCount, { timeout: 20_000 })
     .toBe(0);
   const page = await sdk.events.listEvents({ directoryId, pageSize: 1000 });
   return page.events;
@@ -59,7 +59,7 @@ async function published(directoryId: string): Promise<Event[]> {
 
 /** Ages the directory's events up to a position past the replay window and runs the relay's cleanup. */
 async function expireThrough(position: bigint): Promise<void> {
-  await pool.query("UPDATE outbox_events SET published_at = now() - interval '2 hours' WHERE position <= $1", [position.toString()]);
+  await pool.query("UPDATE event_positions SET published_at = now() - interval '2 hours' WHERE position <= $1", [position.toString()]);
   await t.roster.relay!.relay.cleanup();
 }
 

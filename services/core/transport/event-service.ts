@@ -9,7 +9,7 @@ import { InvalidInputError } from "../domain/errors.ts";
 import { EVENT_TYPES, isEventType } from "../domain/events.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import type { DirectoryUseCases } from "../application/directories.ts";
-import type { EventLog, EventLogFloor } from "../persistence/event-log.ts";
+import type { EventLog, EventLogFloor } from "../../event-log/index.ts";
 import type { Notifier } from "../../platform/notifier.ts";
 import { eventToPb } from "./event-codec.ts";
 

@@ -67,7 +67,7 @@ async function replay(s: DirectorySnapshot): Promise<void> {
 
 async function published(directoryId: string): Promise<void> {
   await eventually(async () => {
-    const [row] = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM outbox_events WHERE directory_id = $1 AND position IS NULL", [directoryId]);
+    const [row] = await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*) AS n FROM outbox_pending WHERE directory_id = $1", [directoryId]);
     return row!.n === "0";
   }, 20_000, "every event published");
 }

@@ -6,7 +6,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { DirectoryService, ProviderKind, UserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import type { Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { CanonicalField, RemapJobState, type CanonicalUser, type MappingRule } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from "../../core/persistence/event-log.ts";
+import { OUTBOX_COLUMNS, toStoredEvent, type EventRow } from "../../event-log/index.ts";
 import { eventToPb } from "../../core/transport/event-codec.ts";
 import { queryDatabase } from "../../testing/database.ts";
 import type { TestRoster } from "../../testing/roster.ts";
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 /** A user's events as published: outbox rows through the relay's and EventService's codec. */
 async function eventsOf(userId: string): Promise<Event[]> {
-  const rows = await queryDatabase<EventRow>(t.database.url, `SELECT ${EVENT_COLUMNS} FROM outbox_events WHERE subject_id = $1 ORDER BY sequence`, [userId]);
+  const rows = await queryDatabase<EventRow>(t.database.url, `SELECT ${OUTBOX_COLUMNS}, NULL AS position FROM outbox_events o WHERE o.subject_id = $1 ORDER BY o.sequence`, [userId]);
   return rows.map((r) => eventToPb(toStoredEvent(r)));
 }
 

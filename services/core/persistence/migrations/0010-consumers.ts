@@ -5,9 +5,8 @@ import { Migration } from "@mikro-orm/migrations";
 // `judged_through` how far its leavers have been judged against the objective (each leaver
 // that misses it is counted once, in objective_missed_users, and in the metric).
 //
-// The partial indexes hold the leavers of the outbox (deactivations, deletions, role changes
-// that leave no role), so the leavers between two positions are read without walking every
-// event in between.
+// Leavers between two positions are read from event_positions (by position, per directory)
+// joined to outbox_events by key: no index of their own.
 export class Migration0010Consumers extends Migration {
   override name = "0010-consumers";
 
@@ -32,9 +31,5 @@ export class Migration0010Consumers extends Migration {
       )`);
     this.addSql(`CREATE UNIQUE INDEX consumers_directory_name ON consumers (directory_id, name) WHERE directory_id IS NOT NULL`);
     this.addSql(`CREATE UNIQUE INDEX consumers_global_name ON consumers (name) WHERE directory_id IS NULL`);
-    const leaver = `position IS NOT NULL AND (type IN ('user.deactivated', 'user.deleted')
-      OR (type = 'user.roles_changed' AND payload -> 'roles' = '[]'::jsonb AND payload -> 'rolesBefore' <> '[]'::jsonb))`;
-    this.addSql(`CREATE INDEX outbox_events_leavers_directory ON outbox_events (directory_id, position) WHERE ${leaver}`);
-    this.addSql(`CREATE INDEX outbox_events_leavers ON outbox_events (position) WHERE ${leaver}`);
   }
 }

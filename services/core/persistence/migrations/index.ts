@@ -7,6 +7,7 @@ import { Migration0005ApiKeyDirectories } from "./0005-api-key-directories.ts";
 import { Migration0006RelayParking } from "./0006-relay-parking.ts";
 import { Migration0007EventFloors } from "./0007-event-floors.ts";
 import { Migration0008DeprovisioningBrake } from "./0008-deprovisioning-brake.ts";
+import { Migration0009EventPositions } from "./0009-event-positions.ts";
 import { Migration0010Consumers } from "./0010-consumers.ts";
 
 // Applied in this order; never edit a migration once it has shipped, add a new one.
@@ -19,5 +20,6 @@ export const migrations: MigrationObject[] = [
   { name: "0006-relay-parking", class: Migration0006RelayParking },
   { name: "0007-event-floors", class: Migration0007EventFloors },
   { name: "0008-deprovisioning-brake", class: Migration0008DeprovisioningBrake },
+  { name: "0009-event-positions", class: Migration0009EventPositions },
   { name: "0010-consumers", class: Migration0010Consumers },
 ];

@@ -1,0 +1,44 @@
+// Outbox rows as the relay and EventService read them. outbox_events is append-only: a
+// published event's position lives in event_positions (see migration 0009).
+import type { StoredEvent } from "./stored-event.ts";
+
+/** outbox_events' columns, qualified by `o`; reads add the position from `p` (or NULL). */
+export const OUTBOX_COLUMNS = "o.seq, o.id, o.directory_id, o.subject_type, o.subject_id, o.sequence, o.type, o.payload, o.occurred_at";
+
+export interface EventRow {
+  seq: string;
+  id: string;
+  directory_id: string;
+  subject_type: "user" | "group";
+  subject_id: string;
+  sequence: string;
+  type: string;
+  payload: Record<string, unknown>;
+  occurred_at: Date;
+  position: string | null;
+}
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    seq: BigInt(r.seq),
+    id: r.id,
+    directoryId: r.directory_id,
+    subjectType: r.subject_type,
+    subjectId: r.subject_id,
+    sequence: BigInt(r.sequence),
+    type: r.type,
+    payload: r.payload,
+    occurredAt: r.occurred_at,
+    position: r.position === null ? null : BigInt(r.position),
+  };
+}
+
+/** The NOTIFY channel the relay signals after each publication (a wake-up hint only). */
+export const EVENTS_CHANNEL = "roster_events";
+/** The NOTIFY channel writers signal at commit (trigger on outbox_events): wakes the relay. */
+export const OUTBOX_CHANNEL = "roster_outbox";
+
+/** What the event log's functions need of a pool or a client. */
+export interface Queryable {
+  query: import("pg").Pool["query"];
+}
