@@ -10,7 +10,7 @@ import { toConnectError } from "./errors.ts";
 
 const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot"];
 
-export function isReadMethod(name: string): boolean {
+function isReadMethod(name: string): boolean {
   return READ_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
