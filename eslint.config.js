@@ -56,7 +56,11 @@ const LAYERS = [
     name: "the mapping service",
     files: "^services/mapping/",
     except: "\\.test\\.ts$",
-    forbid: [{ target: "^services/(scim|relay|core)/", message: "no service imports another service's internals" }],
+    // Mapping is built on the core: its domain and its application ports, nothing below them.
+    forbid: [
+      { target: "^services/(scim|relay)/", message: "no service imports another service's internals" },
+      { target: "^services/core/", unless: "^services/core/(domain/|application/(store|canonical)\\.ts$)", message: "mapping uses the core's domain and ports only, never its storage, transport or use cases" },
+    ],
   },
   {
     name: "the relay",

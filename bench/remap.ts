@@ -18,13 +18,14 @@
 // Environment: ROSTER_TEST_DATABASE_URL, BENCH_USERS, BENCH_WRITERS (8), BENCH_BATCH (250),
 // BENCH_BASELINE_SECONDS (5).
 import { randomInt } from "node:crypto";
-import pg from "pg";
 import { DirectoryUseCases } from "../services/core/application/directories.ts";
 import { ResourceContext } from "../services/core/application/resource-context.ts";
 import { getUser } from "../services/core/application/users/read.ts";
 import { replaceUser } from "../services/core/application/users/replace.ts";
 import { migrate, openOrm } from "../services/core/persistence/database.ts";
 import { OrmStore } from "../services/core/persistence/store.ts";
+import { mappingRepositories } from "../services/mapping/persistence/mapping-repository.ts";
+import { sqlFor } from "../services/platform/sql.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { createMapping } from "../services/mapping/transport/mapping-service.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
@@ -46,18 +47,17 @@ const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 async function main(): Promise<void> {
   const db = await createTestDatabase();
   const orm = await openOrm(db.url, { poolMax: WRITERS + 4 });
-  const client = new pg.Client({ connectionString: db.url });
   try {
     await migrate(orm);
-    await client.connect();
-    const store = new OrmStore(orm);
+    const sql = sqlFor(orm.em.fork());
+    const store = new OrmStore(orm, mappingRepositories);
     const directories = new DirectoryUseCases(store);
     const resources = new ResourceContext(store);
     const mapping = createMapping(store, createLogger("silent"), { batchSize: BATCH });
     const dir = (await directories.createDirectory({ name: "bench", provider: "okta", strict: false })).id;
 
     let t0 = performance.now();
-    await client.query(
+    await sql(
       `INSERT INTO users (id, directory_id, user_name, external_id, active, state, display_name, resource, version, created_at, updated_at)
        SELECT gen_random_uuid(), $1, 'user' || i || '@example.com', 'ext-' || i, true, 'active', 'User ' || i,
          jsonb_build_object('userName', 'user' || i || '@example.com', 'externalId', 'ext-' || i, 'active', true, 'displayName', 'User ' || i,
@@ -69,16 +69,16 @@ async function main(): Promise<void> {
        FROM generate_series(1, $3::int) AS i`,
       [dir, ENTERPRISE, USERS],
     );
-    await client.query(
+    await sql(
       `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
        SELECT gen_random_uuid(), directory_id, 'user', id, 1, 'user.created', '{}'::jsonb, now() FROM users WHERE directory_id = $1`,
       [dir],
     );
-    await client.query("ANALYZE");
+    await sql("ANALYZE");
     out(`seeded ${USERS} users in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const ids = (await client.query<{ id: string }>("SELECT id FROM users WHERE directory_id = $1", [dir])).rows.map((r) => r.id);
+    const ids = (await sql<{ id: string }>("SELECT id FROM users WHERE directory_id = $1", [dir])).map((r) => r.id);
     const expected = new Set(
-      (await client.query<{ id: string }>(`SELECT id FROM users WHERE directory_id = $1 AND resource->$2->>'department' <> lower(resource->$2->>'department')`, [dir, ENTERPRISE])).rows.map((r) => r.id),
+      (await sql<{ id: string }>(`SELECT id FROM users WHERE directory_id = $1 AND resource->$2->>'department' <> lower(resource->$2->>'department')`, [dir, ENTERPRISE])).map((r) => r.id),
     );
 
     // Writers: replace a random user's resource with a new title (jobTitle changes under both
@@ -118,24 +118,20 @@ async function main(): Promise<void> {
     await Promise.all(duringRuns);
     const done = await mapping.mapping.getRemapJob(dir, job!.id);
 
-    const events = (
-      await client.query<{ subject_id: string; n: string }>(
-        "SELECT subject_id, count(*) AS n FROM outbox_events WHERE directory_id = $1 AND payload->>'remapJobId' = $2 GROUP BY subject_id",
-        [dir, job!.id],
-      )
-    ).rows;
+    const events = await sql<{ subject_id: string; n: string }>(
+      "SELECT subject_id, count(*) AS n FROM outbox_events WHERE directory_id = $1 AND payload->>'remapJobId' = $2 GROUP BY subject_id",
+      [dir, job!.id],
+    );
     const got = new Set(events.map((e) => e.subject_id));
     const exact = got.size === expected.size && [...expected].every((id) => got.has(id));
     const duplicates = events.filter((e) => Number(e.n) !== 1).length;
-    const [gaps] = (
-      await client.query<{ n: string }>(
+    const [gaps] = await sql<{ n: string }>(
         `SELECT count(*) AS n FROM (
            SELECT o.subject_id, count(*) AS c, min(o.sequence) AS lo, max(o.sequence) AS hi, max(u.version) AS v
            FROM outbox_events o JOIN users u ON u.id = o.subject_id WHERE o.directory_id = $1 GROUP BY o.subject_id
          ) s WHERE c <> hi - lo + 1 OR lo <> 1 OR hi <> v`,
-        [dir],
-      )
-    ).rows;
+      [dir],
+    );
 
     out("");
     out(`remap of ${USERS} users (batch ${BATCH}, ${WRITERS} concurrent writers): ${(remapMs / 1000).toFixed(2)} s, ${Math.round(USERS / (remapMs / 1000))} users/s`);
@@ -148,7 +144,6 @@ async function main(): Promise<void> {
     out(`sequences: ${Number(gaps!.n)} users with a gap or a version mismatch`);
     if (!exact || duplicates > 0 || Number(gaps!.n) > 0 || done.state !== "done") process.exitCode = 1;
   } finally {
-    await client.end().catch(() => {});
     await orm.close();
     await db.drop();
   }

@@ -5,7 +5,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
-import { createConnectRouter } from "@connectrpc/connect";
+import { createClient, createConnectRouter } from "@connectrpc/connect";
+import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import pg from "pg";
 import type { Config } from "./config.ts";
@@ -26,12 +27,14 @@ import { KafkaGroupProgress } from "./core/persistence/kafka-group-progress.ts";
 import { metricsObserver } from "./core/transport/consumer-service.ts";
 import { eventToPb } from "./core/transport/event-codec.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
+import { inProcessTransport } from "./core/transport/in-process.ts";
 import { EVENTS_CHANNEL, EventLog } from "./event-log/index.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
+import { mappingRepositories } from "./mapping/persistence/mapping-repository.ts";
 import { startRelay, type RelayRole } from "./relay/index.ts";
 import { cachedLagReader } from "./relay/metrics.ts";
 import { AuditBuffer } from "./scim/audit-buffer.ts";
-import { inProcessCoreClient, remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
+import { remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
 import { SCIM_BASE_PATH, scimHandler } from "./scim/handler.ts";
 import { ENDPOINTS as SCIM_ENDPOINTS } from "./scim/routes.ts";
 import { RateLimiter } from "./scim/rate-limit.ts";
@@ -110,7 +113,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const orm = await openOrm(databaseUrl);
   const applied = await migrate(orm);
   if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
-  const store = new OrmStore(orm);
+  const store = new OrmStore(orm, mappingRepositories);
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
@@ -182,7 +185,6 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       await mapping.stop();
       await notifier.close();
       await eventsPool.end();
-      await store.close();
       // Requests have finished, so no connection should be out. One that still is (seen
       // after a database restart cut a transaction) must not hold the process for ever:
       // past a bound, the pool is left behind, and said so.
@@ -228,7 +230,7 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
   let coreClient: CoreClient | undefined;
   if (config.roles.includes("scim")) {
     coreClient = core
-      ? inProcessCoreClient(coreRoutes(core.deps), coreInterceptors(core.deps), core.deps.internalSecret)
+      ? createClient(DirectoryService, inProcessTransport(core.deps))
       : remoteCoreClient(config.coreUrl!, config.coreApiKey!);
   }
   const audit = coreClient ? new AuditBuffer(coreClient, logger) : undefined;

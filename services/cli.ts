@@ -11,11 +11,12 @@ import { parseArgs } from "node:util";
 import type pg from "pg";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import type { Orm } from "./core/persistence/database.ts";
+import type { OrmStore } from "./core/persistence/store.ts";
 import type { DirectoryUseCases } from "./core/application/directories.ts";
 import { checkId, type ApiKey, type Directory, type ScimToken } from "./core/domain/directory.ts";
 import { DomainError } from "./core/domain/errors.ts";
 
-export const USAGE = `usage: roster <command> [options]
+const USAGE = `usage: roster <command> [options]
 
   serve [--roles core,scim,relay]           run the service (as npm start) with these roles
                                             (default: ROSTER_ROLES, else all three)
@@ -65,26 +66,13 @@ Configuration comes from the environment (see docs/operations.md). Output is JSO
 Exit status: 0 success, 2 usage or domain error, 1 any other failure.
 `;
 
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 /** What runCli returns for `serve`: the process keeps running until a signal stops it. */
-export const SERVING = "serving";
-
-async function reachable(url: string): Promise<boolean> {
-  const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+const SERVING = "serving";
 
 interface Session {
-  readonly orm: Orm;
+  readonly store: OrmStore;
   readonly url: string;
   /** Migrations this invocation applied. */
   readonly applied: string[];
@@ -95,23 +83,32 @@ interface Session {
 async function withDatabase<T>(config: Config, fn: (session: Session) => Promise<T>): Promise<T> {
   const { migrate, openOrm, startEmbeddedPostgres } = await import("./core/persistence/database.ts");
   const { OrmStore } = await import("./core/persistence/store.ts");
+  const { mappingRepositories } = await import("./mapping/persistence/mapping-repository.ts");
   const { DirectoryUseCases } = await import("./core/application/directories.ts");
   let url = config.databaseUrl;
+  let orm: Orm | undefined;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (url === undefined) {
-    const running = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPostgresPort}/postgres`;
-    if (await reachable(running)) {
-      url = running;
-    } else {
+    // The embedded Postgres of a running service, else one started for this command.
+    url = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPostgresPort}/postgres`;
+    orm = await openOrm(url, { poolMax: 2, connectTimeoutMs: 1_000 });
+    const running = await orm.connect().then(
+      async () => (await orm!.checkConnection()).ok,
+      () => false,
+    );
+    if (!running) {
+      await orm.close();
       const embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
-      url = embedded.url;
       stopEmbedded = () => embedded.stop();
+      url = embedded.url;
+      orm = undefined;
     }
   }
-  const orm = await openOrm(url, { poolMax: 2 });
+  orm ??= await openOrm(url, { poolMax: 2 });
   try {
     const applied = await migrate(orm);
-    return await fn({ orm, url, applied, directories: new DirectoryUseCases(new OrmStore(orm)), config });
+    const store = new OrmStore(orm, mappingRepositories);
+    return await fn({ store, url, applied, directories: new DirectoryUseCases(store), config });
   } finally {
     await orm.close();
     await stopEmbedded?.();
@@ -186,7 +183,7 @@ function parse(argv: string[]) {
 
 type Handler = (session: Session) => Promise<void>;
 
-export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
+async function runCli(argv: string[]): Promise<number | typeof SERVING> {
   const { values, positionals } = parse(argv);
   const [command, sub, arg, ...extra] = positionals;
   if (values.help) {
@@ -227,15 +224,9 @@ export async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     if (!/^[0-9]{1,9}$/.test(raw)) throw new UsageError(`--${flag} must be a non-negative integer, got ${JSON.stringify(raw.slice(0, 32))}`);
     return Number(raw);
   };
-  const withBrake = (fn: (brake: import("./core/application/brake.ts").BrakeUseCases) => Promise<unknown>): Handler => async ({ orm }) => {
-    const { OrmStore } = await import("./core/persistence/store.ts");
+  const withBrake = (fn: (brake: import("./core/application/brake.ts").BrakeUseCases) => Promise<unknown>): Handler => async ({ store }) => {
     const { BrakeUseCases } = await import("./core/application/brake.ts");
-    const store = new OrmStore(orm);
-    try {
-      print(await fn(new BrakeUseCases(store)));
-    } finally {
-      await store.close();
-    }
+    print(await fn(new BrakeUseCases(store)));
   };
 
   const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ url, directories }) => {

@@ -24,7 +24,7 @@ function sqlStateOf(error: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-export function serializeError(error: unknown, depth = 0): Record<string, unknown> {
+function serializeError(error: unknown, depth = 0): Record<string, unknown> {
   if (error === null || typeof error !== "object") return { type: typeof error, message: safeMessage(String(error)) };
   const e = error as Record<string, unknown>;
   const type = typeof e.name === "string" ? e.name : (error.constructor?.name ?? "Error");

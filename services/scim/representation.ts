@@ -51,10 +51,6 @@ export function groupResource(group: Group, members: readonly Member[] | undefin
   };
 }
 
-export function etagOf(resource: { version: bigint }): string {
-  return etag(resource.version);
-}
-
 // Members returned inline with a group are read in pages of this size.
 const MEMBER_PAGE = 1000;
 

@@ -25,10 +25,6 @@ export interface TestRoster {
   stop(): Promise<void>;
 }
 
-export function authHeader(key: string): Record<string, string> {
-  return { authorization: `Bearer ${key}` };
-}
-
 export async function startTestRoster(env: Record<string, string> = {}): Promise<TestRoster> {
   const database = await createTestDatabase();
   const logs: string[] = [];

@@ -4,7 +4,6 @@ import type { ApiKey, ApiKeyScope, Directory, ScimToken } from "../domain/direct
 import type { NewEvent } from "../domain/events.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
 import type { AttrRef, Filter } from "../../platform/scim/ast.ts";
-import type { MappingRepository } from "../../mapping/application/ports.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 import type { Brake } from "../domain/brake.ts";
 
@@ -48,6 +47,11 @@ export interface ApiKeyRepository {
   touch(id: string, at: Date): Promise<void>;
 }
 
+/**
+ * Every repository a transaction offers: the core's own, and those of modules built on the
+ * core (services/mapping), which add theirs to this interface by module augmentation and hand
+ * their implementations to the Store. The core names none of them.
+ */
 export interface Repositories {
   readonly directories: DirectoryRepository;
   readonly scimTokens: ScimTokenRepository;
@@ -56,8 +60,6 @@ export interface Repositories {
   readonly groups: GroupRepository;
   readonly memberships: MembershipRepository;
   readonly outbox: OutboxRepository;
-  /** Attribute and role mapping (services/mapping). */
-  readonly mappings: MappingRepository;
   readonly audit: AuditRepository;
   readonly brakes: BrakeRepository;
 }
@@ -124,6 +126,10 @@ export interface UserRepository {
   lockLive(directoryId: string, ids: readonly string[]): Promise<UserRecord[]>;
   /** Sets each user's version (and updated_at) after a membership change. */
   setVersions(versions: ReadonlyMap<string, number>, at: Date): Promise<void>;
+  /** How many live (not deleted) users the directory has. */
+  countLive(directoryId: string): Promise<number>;
+  /** The next live users after `afterId` in id order, locked (in id order, like lockLive). */
+  lockLiveAfter(directoryId: string, afterId: string | null, limit: number): Promise<UserRecord[]>;
 }
 
 export interface GroupRepository {

@@ -50,20 +50,3 @@ export class MutabilityError extends DomainError {
 export class UnauthenticatedError extends DomainError {
   override name = "UnauthenticatedError";
 }
-
-export class ForbiddenError extends DomainError {
-  override name = "ForbiddenError";
-}
-
-export class PayloadTooLargeError extends DomainError {
-  override name = "PayloadTooLargeError";
-}
-
-export class RateLimitedError extends DomainError {
-  override name = "RateLimitedError";
-  readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}

@@ -1,7 +1,7 @@
 // The SCIM audit log in SQL: appended in batches, read newest first, purged by age.
 import type { AuditRepository } from "../application/store.ts";
 import type { AuditRecord } from "../domain/audit.ts";
-import { isDataException, type Sql } from "./sql.ts";
+import { isDataException, toDate, type Sql } from "../../platform/sql.ts";
 
 interface AuditRow {
   id: string;
@@ -26,7 +26,7 @@ const toRecord = (r: AuditRow): AuditRecord => ({
   status: r.status,
   scimType: r.scim_type,
   latencyMs: r.latency_ms,
-  at: r.at instanceof Date ? r.at : new Date(r.at),
+  at: toDate(r.at),
   requestBody: r.request_body ?? undefined,
   responseBody: r.response_body ?? undefined,
 });

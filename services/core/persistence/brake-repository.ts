@@ -2,7 +2,7 @@
 // counts in 10-second buckets.
 import type { BrakeRepository } from "../application/store.ts";
 import { MAX_WINDOW_SECONDS, type Brake, type BrakeMode } from "../domain/brake.ts";
-import type { Sql } from "./sql.ts";
+import { toOptionalDate, type Sql } from "../../platform/sql.ts";
 
 interface BrakeRow {
   directory_id: string;
@@ -23,8 +23,6 @@ const COLUMNS = `directory_id, mode, window_seconds, max_deprovisions, max_share
 
 const BUCKET_SECONDS = 10;
 
-// Inside a transaction timestamps arrive as strings, on the pool as Dates.
-const date = (v: Date | string | null): Date | null => (v === null ? null : v instanceof Date ? v : new Date(v));
 
 function toBrake(r: BrakeRow): Brake {
   return {
@@ -36,10 +34,10 @@ function toBrake(r: BrakeRow): Brake {
       maxSharePercent: r.max_share_percent,
       groupWipePercent: r.group_wipe_percent,
     },
-    heldSince: date(r.held_since),
+    heldSince: toOptionalDate(r.held_since),
     heldReason: r.held_reason,
-    releasedUntil: date(r.released_until),
-    alertedAt: date(r.alerted_at),
+    releasedUntil: toOptionalDate(r.released_until),
+    alertedAt: toOptionalDate(r.alerted_at),
     sequence: Number(r.sequence),
   };
 }

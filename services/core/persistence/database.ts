@@ -26,7 +26,7 @@ function releaseLibrarySignalHooks(): void {
   for (const signal of ["SIGINT", "SIGTERM"]) if (hooks.hookedEvents().includes(signal)) hooks.unhookEvent(signal);
 }
 
-export interface EmbeddedPostgresOptions {
+interface EmbeddedPostgresOptions {
   /**
    * True when the caller stops Postgres itself on SIGINT/SIGTERM, after its own requests
    * finished (the server): the library's signal hooks are removed. Default false (a short
@@ -62,15 +62,25 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, optio
 
 export type Orm = MikroORM;
 
-export async function openOrm(databaseUrl: string, options: { poolMax?: number } = {}): Promise<Orm> {
+interface OrmOptions {
+  /** Connections in the pool (default 20): every statement of the process shares them. */
+  readonly poolMax?: number;
+  /** How long opening a connection may take before it fails (default: no limit). */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * MikroORM over the database: the process's one pool. Entities go through its entity
+ * manager, other SQL through the same entity manager's Kysely (platform/sql.ts).
+ */
+export async function openOrm(databaseUrl: string, options: OrmOptions = {}): Promise<Orm> {
   return MikroORM.init({
     clientUrl: databaseUrl,
     entities: allEntities,
     extensions: [Migrator],
     migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true, snapshot: false },
-    pool: { max: options.poolMax ?? 10 },
-    // Our entities carry no relations to discover; skip the reflection work at startup.
-    discovery: { warnWhenNoEntities: false },
+    pool: { max: options.poolMax ?? 20 },
+    ...(options.connectTimeoutMs === undefined ? {} : { driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs } }),
     debug: false,
   });
 }

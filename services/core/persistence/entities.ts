@@ -1,6 +1,10 @@
-// MikroORM entities: the tables the directory core keeps. The schema itself is created by
-// the hand-written migrations in ./migrations (partial unique indexes, xid8 columns and
-// expression indexes are clearer in SQL than in entity options).
+// MikroORM entities: the tables the store reads and writes through the entity manager
+// (directories, SCIM tokens, API keys). Users, groups, memberships, the outbox and the
+// mapping, audit and brake tables are reached with SQL (../../platform/sql.ts): row locks in
+// a fixed order, jsonb filters and set-based writes, which the entity API cannot say. The
+// schema of every table is created by the hand-written migrations in ./migrations (partial
+// unique indexes, xid8 columns and expression indexes are clearer in SQL than in entity
+// options); entities.test.ts checks these entities agree with it, constraints included.
 import { defineEntity, p } from "@mikro-orm/core";
 
 export const DirectoryEntity = defineEntity({
@@ -11,7 +15,7 @@ export const DirectoryEntity = defineEntity({
     name: p.text(),
     provider: p.text(),
     state: p.text(),
-    strict: p.boolean(),
+    strict: p.boolean().default(false),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
   },
@@ -20,12 +24,14 @@ export const DirectoryEntity = defineEntity({
 export const ScimTokenEntity = defineEntity({
   name: "ScimToken",
   tableName: "scim_tokens",
+  indexes: [{ name: "scim_tokens_directory", properties: ["directoryId"] }],
   properties: {
     id: p.uuid().primary(),
-    directoryId: p.uuid(),
+    // The directory's id itself (mapToPk), never a loaded Directory.
+    directoryId: () => p.manyToOne(DirectoryEntity).mapToPk().fieldName("directory_id").foreignKeyName("scim_tokens_directory_id_fkey").updateRule("no action").deleteRule("no action"),
     name: p.text(),
     // The public half of the presented secret, used to find the row.
-    lookup: p.text(),
+    lookup: p.text().unique("scim_tokens_lookup_key"),
     // SHA-256 of the secret half; the secret itself is never stored.
     secretHash: p.blob(),
     secretPrefix: p.text(),
@@ -43,8 +49,8 @@ export const ApiKeyEntity = defineEntity({
     name: p.text(),
     scope: p.text(),
     // Empty for a global key.
-    directoryIds: p.array().columnType("uuid[]"),
-    lookup: p.text(),
+    directoryIds: p.array().columnType("uuid[]").defaultRaw("'{}'"),
+    lookup: p.text().unique("api_keys_lookup_key"),
     secretHash: p.blob(),
     secretPrefix: p.text(),
     createdAt: p.datetime(),
@@ -53,81 +59,4 @@ export const ApiKeyEntity = defineEntity({
   },
 });
 
-export const UserEntity = defineEntity({
-  name: "User",
-  tableName: "users",
-  properties: {
-    id: p.uuid().primary(),
-    directoryId: p.uuid(),
-    userName: p.text(),
-    externalId: p.text().nullable(),
-    active: p.boolean(),
-    state: p.text(),
-    displayName: p.text().nullable(),
-    resource: p.json<Record<string, unknown>>(),
-    version: p.bigint("number"),
-    createdAt: p.datetime(),
-    updatedAt: p.datetime(),
-    deletedAt: p.datetime().nullable(),
-  },
-});
-
-export const GroupEntity = defineEntity({
-  name: "Group",
-  tableName: "groups",
-  properties: {
-    id: p.uuid().primary(),
-    directoryId: p.uuid(),
-    displayName: p.text(),
-    externalId: p.text().nullable(),
-    resource: p.json<Record<string, unknown>>(),
-    memberCount: p.bigint("number"),
-    version: p.bigint("number"),
-    createdAt: p.datetime(),
-    updatedAt: p.datetime(),
-    deletedAt: p.datetime().nullable(),
-  },
-});
-
-export const MembershipEntity = defineEntity({
-  name: "Membership",
-  tableName: "memberships",
-  properties: {
-    groupId: p.uuid().primary(),
-    userId: p.uuid().primary(),
-    directoryId: p.uuid(),
-    createdAt: p.datetime(),
-  },
-});
-
-// The outbox, append-only: rows are appended in the writer's transaction; the relay gives
-// each its position in event_positions (services/event-log); EventService serves them; the
-// replay-window cleanup deletes them.
-export const OutboxEventEntity = defineEntity({
-  name: "OutboxEvent",
-  tableName: "outbox_events",
-  properties: {
-    seq: p.bigint("number").primary().autoincrement(),
-    id: p.uuid(),
-    directoryId: p.uuid(),
-    subjectType: p.text(),
-    subjectId: p.uuid(),
-    sequence: p.bigint("number"),
-    type: p.text(),
-    payload: p.json<Record<string, unknown>>(),
-    occurredAt: p.datetime(),
-    // pg_current_xact_id() of the writing transaction (xid8), read by the relay to stay
-    // below the visibility horizon. Filled by the column default, never by the ORM.
-    txid: p.text().persist(false),
-  },
-});
-
-export const allEntities = [
-  DirectoryEntity,
-  ScimTokenEntity,
-  ApiKeyEntity,
-  UserEntity,
-  GroupEntity,
-  MembershipEntity,
-  OutboxEventEntity,
-];
+export const allEntities = [DirectoryEntity, ScimTokenEntity, ApiKeyEntity];

@@ -13,9 +13,9 @@ import type { NewEvent } from "../domain/events.ts";
 import type { AttrRef } from "../../platform/scim/ast.ts";
 import type { ResourceType } from "../../platform/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
-import { isForeignKeyViolation, isUniqueViolation, type Sql } from "./sql.ts";
+import { isForeignKeyViolation, isUniqueViolation, toDate, toOptionalDate, type Sql } from "../../platform/sql.ts";
 
-export interface UserRow {
+interface UserRow {
   id: string;
   directory_id: string;
   user_name: string;
@@ -43,11 +43,8 @@ interface GroupRow {
   deleted_at: Date | string | null;
 }
 
-// The ORM's driver hands timestamps over as text; the domain wants Dates.
-export const date = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
-const optionalDate = (v: Date | string | null): Date | null => (v === null ? null : date(v));
 
-export const toUser = (r: UserRow): UserRecord => ({
+const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
   directoryId: r.directory_id,
   userName: r.user_name,
@@ -57,9 +54,9 @@ export const toUser = (r: UserRow): UserRecord => ({
   displayName: r.display_name,
   resource: r.resource,
   version: Number(r.version),
-  createdAt: date(r.created_at),
-  updatedAt: date(r.updated_at),
-  deletedAt: optionalDate(r.deleted_at),
+  createdAt: toDate(r.created_at),
+  updatedAt: toDate(r.updated_at),
+  deletedAt: toOptionalDate(r.deleted_at),
 });
 
 const toGroup = (r: GroupRow): GroupRecord => ({
@@ -70,9 +67,9 @@ const toGroup = (r: GroupRow): GroupRecord => ({
   resource: r.resource,
   memberCount: Number(r.member_count),
   version: Number(r.version),
-  createdAt: date(r.created_at),
-  updatedAt: date(r.updated_at),
-  deletedAt: optionalDate(r.deleted_at),
+  createdAt: toDate(r.created_at),
+  updatedAt: toDate(r.updated_at),
+  deletedAt: toOptionalDate(r.deleted_at),
 });
 
 /** WHERE, ORDER BY, LIMIT and OFFSET for a listing; the count reuses the WHERE. */
@@ -244,6 +241,18 @@ export function userRepository(sql: Sql): UserRepository {
         [[...versions.keys()], [...versions.values()], at],
       );
     },
+    async countLive(directoryId) {
+      const [row] = await sql<{ n: string }>("SELECT count(*) AS n FROM users WHERE directory_id = $1 AND deleted_at IS NULL", [directoryId]);
+      return Number(row?.n ?? 0);
+    },
+    async lockLiveAfter(directoryId, afterId, limit) {
+      const rows = await sql<UserRow>(
+        `SELECT * FROM users WHERE directory_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id > $2::uuid)
+         ORDER BY id LIMIT $3 FOR UPDATE`,
+        [directoryId, afterId, limit],
+      );
+      return rows.map(toUser);
+    },
   };
 }
 
@@ -311,7 +320,7 @@ export function membershipRepository(sql: Sql): MembershipRepository {
          WHERE m.group_id = $1 AND ($2::uuid IS NULL OR m.user_id > $2::uuid) ORDER BY m.user_id LIMIT $3`,
         [groupId, afterUserId ?? null, limit],
       );
-      return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: date(r.created_at) }));
+      return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, userName: r.user_name, addedAt: toDate(r.created_at) }));
     },
     async adjustCount(groupId, delta) {
       // Not count(*): on a 100,000-member group that reads the whole member index per change.

@@ -1,5 +1,7 @@
-// The Store the use cases run on, over MikroORM. Writes use the entity manager's native
-// insert/update (no unit of work to flush); rows become plain domain objects at this edge.
+// The Store the use cases run on, over MikroORM. Directories, tokens and keys go through the
+// entity manager's native find/insert/update (no unit of work to flush); users, groups and the
+// rest through SQL on the same entity manager's Kysely (../../platform/sql.ts). Rows become
+// plain domain objects at this edge.
 import { DeadlockException, IsolationLevel, LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
@@ -7,9 +9,7 @@ import type { Repositories, Store } from "../application/store.ts";
 import type { Orm } from "./database.ts";
 import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
 import { groupRepository, membershipRepository, outboxRepository, userRepository } from "./resource-repositories.ts";
-import { sqlFor, sqlOnPool, type Sql } from "./sql.ts";
-import pg from "pg";
-import { mappingRepository } from "../../mapping/persistence/mapping-repository.ts";
+import { sqlFor, type Sql } from "../../platform/sql.ts";
 import { auditRepository } from "./audit-repository.ts";
 import { brakeRepository } from "./brake-repository.ts";
 
@@ -52,13 +52,12 @@ function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
   };
 }
 
-function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
+function coreRepositories(em: EntityManager, sql: Sql) {
   return {
     users: userRepository(sql),
     groups: groupRepository(sql),
     memberships: membershipRepository(sql),
     outbox: outboxRepository(sql),
-    mappings: mappingRepository(sql),
     audit: auditRepository(sql),
     brakes: brakeRepository(sql),
     directories: {
@@ -137,8 +136,11 @@ function repositories(em: EntityManager, sql: Sql = sqlFor(em)): Repositories {
         await em.nativeUpdate(ApiKeyEntity, { id }, { lastUsedAt: at });
       },
     },
-  };
+  } satisfies Partial<Repositories>;
 }
+
+/** The repositories modules built on the core add to Repositories, made on the Store's SQL. */
+type ModuleRepositories = (sql: Sql) => Omit<Repositories, keyof ReturnType<typeof coreRepositories>>;
 
 const DEADLOCK_ATTEMPTS = 4;
 
@@ -150,22 +152,17 @@ function isDeadlock(error: unknown): boolean {
 
 export class OrmStore implements Store {
   private readonly orm: Orm;
-  // Statements outside a transaction (reads, one-statement writes such as a user's create)
-  // go straight to node-postgres: on the hottest path the ORM's query layer cost more CPU
-  // than the statement. Transactions stay with MikroORM.
-  private readonly pool: pg.Pool;
+  private readonly modules: ModuleRepositories;
   private readRepositories: Repositories | undefined;
 
-  constructor(orm: Orm) {
+  constructor(orm: Orm, modules: ModuleRepositories) {
     this.orm = orm;
-    this.pool = new pg.Pool({ connectionString: orm.config.get("clientUrl"), max: 10, allowExitOnIdle: true });
-    // An idle connection that breaks (a database restart) is dropped by the pool and the
-    // next statement opens a new one; the failure reaches the caller of that statement.
-    this.pool.on("error", () => {});
+    this.modules = modules;
   }
 
-  async close(): Promise<void> {
-    await this.pool.end();
+  private repositories(em: EntityManager): Repositories {
+    const sql = sqlFor(em);
+    return { ...coreRepositories(em, sql), ...this.modules(sql) };
   }
 
   async transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
@@ -174,7 +171,7 @@ export class OrmStore implements Store {
     // back transaction is run again from the start, a few times, instead of answering 500.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.orm.em.fork().transactional((em) => fn(repositories(em)));
+        return await this.orm.em.fork().transactional((em) => fn(this.repositories(em)));
       } catch (error) {
         if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
@@ -183,17 +180,18 @@ export class OrmStore implements Store {
   }
 
   snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional((em) => fn(repositories(em)), { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true });
+    return this.orm.em.fork().transactional((em) => fn(this.repositories(em)), { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true });
   }
 
   get read(): Repositories {
     // One fork for every statement outside a transaction: its finds bypass the identity
-    // map and its writes are native, so it holds no per-request state worth isolating.
-    this.readRepositories ??= repositories(this.orm.em.fork(), sqlOnPool(this.pool));
+    // map, its writes are native and its SQL runs on the pool, so it holds no per-request
+    // state worth isolating.
+    this.readRepositories ??= this.repositories(this.orm.em.fork());
     return this.readRepositories;
   }
 
   async ping(): Promise<void> {
-    await this.pool.query("SELECT 1");
+    await sqlFor(this.orm.em.fork())("SELECT 1");
   }
 }

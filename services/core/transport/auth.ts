@@ -13,7 +13,7 @@ import { toConnectError } from "./errors.ts";
 // progress, no directory data).
 const READ_PREFIXES = ["Get", "List", "Stream", "Preview", "Snapshot", "Acknowledge"];
 
-export function isReadMethod(name: string): boolean {
+function isReadMethod(name: string): boolean {
   return READ_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 

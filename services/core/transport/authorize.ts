@@ -34,11 +34,11 @@ export type AccessRules<S extends DescService> = {
 };
 
 /** How the guard learns a directory's state (cached: it runs on every write). */
-export interface DirectoryLookup {
+interface DirectoryLookup {
   cachedDirectory(id: string): Promise<Directory>;
 }
 
-export type Guard = <S extends DescService>(service: S, rules: AccessRules<S>, impl: Partial<ServiceImpl<S>>) => Partial<ServiceImpl<S>>;
+type Guard = <S extends DescService>(service: S, rules: AccessRules<S>, impl: Partial<ServiceImpl<S>>) => Partial<ServiceImpl<S>>;
 
 const guardedMethods = new WeakSet<DescMethod>();
 
@@ -66,7 +66,7 @@ export function reachableDirectories(ctx: HandlerContext): readonly string[] | u
  * Refuses unless the caller reaches the directory, and a write unless the directory is
  * active. Returns the directory id, checked.
  */
-export async function authorizeDirectory(
+async function authorizeDirectory(
   ctx: HandlerContext,
   directories: DirectoryLookup,
   raw: string,

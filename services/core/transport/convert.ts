@@ -1,13 +1,14 @@
 // Domain objects to and from the generated protobuf messages. Nothing else in the core
-// touches generated types.
-import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate, ValueSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+// touches generated types. Types every service's API shares convert in ../../shared/convert.ts.
+import { create, toJson } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { optionalTime, providerToPb } from "../../shared/convert.ts";
+import type { JsonObject } from "@bufbuild/protobuf";
 import {
   ApiKeyScope as PbApiKeyScope,
   ApiKeySchema,
   DirectorySchema,
   DirectoryState as PbDirectoryState,
-  ProviderKind as PbProviderKind,
   ScimTokenSchema,
   GroupSchema,
   MemberSchema,
@@ -25,32 +26,13 @@ import {
   type ScimToken as PbScimToken,
   type PatchOperation as PbPatchOperation,
 } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, ScimToken } from "../domain/directory.ts";
+import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ScimToken } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import type { GroupRecord, UserRecord, UserState } from "../domain/resources.ts";
 import type { PatchOperation } from "../application/resource-context.ts";
 import type { ListOptions } from "../application/list-query.ts";
 import type { MemberRow } from "../application/store.ts";
 import type { AuditRecord } from "../domain/audit.ts";
-
-const PROVIDERS: ReadonlyArray<[ProviderKind, PbProviderKind]> = [
-  ["okta", PbProviderKind.OKTA],
-  ["entra", PbProviderKind.ENTRA],
-  ["google", PbProviderKind.GOOGLE],
-  ["onelogin", PbProviderKind.ONELOGIN],
-  ["jumpcloud", PbProviderKind.JUMPCLOUD],
-  ["generic", PbProviderKind.GENERIC],
-];
-
-export function providerFromPb(value: PbProviderKind): ProviderKind {
-  const found = PROVIDERS.find(([, pb]) => pb === value);
-  if (!found) throw new InvalidInputError("invalidValue", "provider must be set (okta, entra, google, onelogin, jumpcloud or generic)");
-  return found[0];
-}
-
-export function providerToPb(value: ProviderKind): PbProviderKind {
-  return PROVIDERS.find(([kind]) => kind === value)![1];
-}
 
 export function directoryStateFromPb(value: PbDirectoryState): DirectoryState {
   if (value === PbDirectoryState.ACTIVE) return "active";
@@ -62,10 +44,6 @@ export function scopeFromPb(value: PbApiKeyScope): ApiKeyScope {
   if (value === PbApiKeyScope.ADMIN) return "admin";
   if (value === PbApiKeyScope.READ) return "read";
   throw new InvalidInputError("invalidValue", "scope must be ADMIN or READ");
-}
-
-export function optionalTime(value: Date | null | undefined): Timestamp | undefined {
-  return value ? timestampFromDate(value) : undefined;
 }
 
 export function directoryToPb(d: Directory): PbDirectory {
@@ -174,12 +152,6 @@ export function groupToPb(group: GroupRecord): PbGroup {
 
 export function patchOperationFromPb(op: PbPatchOperation): PatchOperation {
   return { op: op.op, path: op.path, value: op.value === undefined ? undefined : toJson(ValueSchema, op.value) };
-}
-
-export function expectedVersionFromPb(value: bigint | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidInputError("invalidValue", "expected_version is out of range");
-  return Number(value);
 }
 
 export function listOptionsFromPb(options: PbListOptions | undefined): ListOptions {

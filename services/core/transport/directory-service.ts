@@ -24,16 +24,15 @@ import {
   auditRecordToPb,
   directoryStateFromPb,
   directoryToPb,
-  expectedVersionFromPb,
   groupToPb,
   listOptionsFromPb,
   memberToPb,
   patchOperationFromPb,
-  providerFromPb,
   userToPb,
   scimTokenToPb,
   scopeFromPb,
 } from "./convert.ts";
+import { expectedVersionFromPb, providerFromPb } from "../../shared/convert.ts";
 import { reachableDirectories } from "./authorize.ts";
 
 export function directoryServiceImpl(directories: DirectoryUseCases): Partial<ServiceImpl<typeof DirectoryService>> {

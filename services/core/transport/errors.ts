@@ -2,12 +2,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   DomainError,
-  ForbiddenError,
   InvalidInputError,
   MutabilityError,
   NotFoundError,
-  PayloadTooLargeError,
-  RateLimitedError,
   UnauthenticatedError,
   UniquenessError,
   VersionMismatchError,
@@ -26,8 +23,6 @@ function codeOf(error: DomainError): Code {
   if (error instanceof InvalidInputError) return Code.InvalidArgument;
   if (error instanceof MutabilityError) return Code.FailedPrecondition;
   if (error instanceof UnauthenticatedError) return Code.Unauthenticated;
-  if (error instanceof ForbiddenError) return Code.PermissionDenied;
-  if (error instanceof PayloadTooLargeError || error instanceof RateLimitedError) return Code.ResourceExhausted;
   return Code.Internal;
 }
 

@@ -1,14 +1,16 @@
 // The core's Connect surface: every service, behind error mapping and API-key auth.
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createServiceImplSpec, type ConnectRouter, type Interceptor, type ServiceImpl, type ServiceImplSpec } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { ConsumerService } from "@roster/sdk/gen/roster/consumers/v1/consumers_pb.js";
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { ResourceContext } from "../application/resource-context.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { authInterceptor } from "./auth.ts";
-import { accessGuard, type Guard } from "./authorize.ts";
-import { CONSUMER_ACCESS, DIRECTORY_ACCESS, EVENT_ACCESS } from "./access-rules.ts";
+import { accessGuard } from "./authorize.ts";
+import { CONSUMER_ACCESS, DIRECTORY_ACCESS, EVENT_ACCESS, MAPPING_ACCESS } from "./access-rules.ts";
 import { consumerServiceImpl, type ConsumerServiceDeps } from "./consumer-service.ts";
 import { auditServiceImpl, directoryServiceImpl, resourceServiceImpl } from "./directory-service.ts";
 import type { AuditUseCases } from "../application/audit.ts";
@@ -28,8 +30,8 @@ export interface CoreDeps {
   readonly audit: AuditUseCases;
   /** The deprovisioning brake's RPCs; absent, they are not served. */
   readonly brake?: BrakeUseCases | undefined;
-  /** MappingService; absent, the service is not served. */
-  readonly mapping?: { routes(router: ConnectRouter, guard: Guard): void } | undefined;
+  /** MappingService's implementation (services/mapping), served behind the core's access rules; absent, it is not served. */
+  readonly mapping?: { readonly service: Partial<ServiceImpl<typeof MappingService>> } | undefined;
   readonly metrics?: Metrics | undefined;
   readonly logger: Logger;
   readonly internalSecret: string;
@@ -93,11 +95,23 @@ export function coreInterceptors(deps: CoreDeps): Interceptor[] {
   ];
 }
 
-export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
-  // Every service goes through the guard: the access rule of each method runs before it.
+/** One service the core serves, with its guarded implementation. */
+export interface ServedService {
+  /** Registers the service on a Connect router (the HTTP server's). */
+  register(router: ConnectRouter): void;
+  /** The implementation as Connect's spec (what the in-process transport calls). */
+  readonly spec: ServiceImplSpec;
+}
+
+function served<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): ServedService {
+  return { register: (router) => router.service(service, impl), spec: createServiceImplSpec(service, impl) };
+}
+
+/** Every service the core serves; each goes through the guard, which runs a method's access rule before it. */
+export function coreServices(deps: CoreDeps): ServedService[] {
   const guard = accessGuard(deps.directories);
-  return (router) => {
-    router.service(
+  const services = [
+    served(
       DirectoryService,
       guard(DirectoryService, DIRECTORY_ACCESS, {
         ...directoryServiceImpl(deps.directories),
@@ -105,13 +119,21 @@ export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
         ...auditServiceImpl(deps.audit, deps.logger),
         ...(deps.brake ? brakeServiceImpl(deps.brake) : {}),
       }),
-    );
-    deps.mapping?.routes(router, guard);
-    if (deps.events) {
-      const events = { ...eventServiceImpl({ ...deps.events, directories: deps.directories }), ...(deps.snapshots ? snapshotServiceImpl(deps.snapshots) : {}) };
-      router.service(EventService, guard(EventService, EVENT_ACCESS, events));
-    }
-    if (deps.consumers) router.service(ConsumerService, guard(ConsumerService, CONSUMER_ACCESS, consumerServiceImpl(deps.consumers)));
+    ),
+  ];
+  if (deps.mapping) services.push(served(MappingService, guard(MappingService, MAPPING_ACCESS, deps.mapping.service)));
+  if (deps.events) {
+    const events = { ...eventServiceImpl({ ...deps.events, directories: deps.directories }), ...(deps.snapshots ? snapshotServiceImpl(deps.snapshots) : {}) };
+    services.push(served(EventService, guard(EventService, EVENT_ACCESS, events)));
+  }
+  if (deps.consumers) services.push(served(ConsumerService, guard(ConsumerService, CONSUMER_ACCESS, consumerServiceImpl(deps.consumers))));
+  return services;
+}
+
+export function coreRoutes(deps: CoreDeps): (router: ConnectRouter) => void {
+  const services = coreServices(deps);
+  return (router) => {
+    for (const service of services) service.register(router);
     refuseMalformedRequests(router.handlers);
   };
 }

@@ -15,7 +15,7 @@ import type { RuleSets } from "./rule-sets.ts";
 const MAX_DIRECTORIES = 1024;
 
 /** The rules a user's events are derived under. */
-export interface UserRules {
+interface UserRules {
   readonly version: number;
   readonly mapper: Mapper;
 }

@@ -27,7 +27,7 @@ export interface MappingView {
   readonly updatedAt: Date | null;
 }
 
-export interface PreviewInput {
+interface PreviewInput {
   readonly directoryId: string;
   /** A raw SCIM User, or the id of a stored user. */
   readonly resource?: unknown;
@@ -37,14 +37,14 @@ export interface PreviewInput {
   readonly rules?: { readonly overrides: readonly MappingRule[]; readonly roleRules: readonly RoleRule[] };
 }
 
-export interface PreviewResult {
+interface PreviewResult {
   readonly user: CanonicalUser;
   readonly sources: readonly FieldSource[];
   readonly warnings: readonly string[];
 }
 
 /** One user's membership change, for `rolesChanged`. */
-export interface MembershipDelta {
+interface MembershipDelta {
   readonly userId: string;
   /** Groups the user joined (or, for a rename, the group as it is now). */
   readonly joined: readonly GroupInfo[];
@@ -133,7 +133,7 @@ export class MappingUseCases {
         fromSegments,
         toVersion: saved.version,
         cursor: null,
-        usersTotal: await repos.mappings.countLiveUsers(dirId),
+        usersTotal: await repos.users.countLive(dirId),
         usersProcessed: 0,
         usersChanged: 0,
         startedAt: now,

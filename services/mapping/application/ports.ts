@@ -1,8 +1,9 @@
 // What the mapping use cases need from storage, beyond the core's repositories. Implemented
 // by ../persistence; reached as `repos.mappings` inside the core's transactions, so role
-// changes can be derived in the transaction that changes memberships.
+// changes can be derived in the transaction that changes memberships. The core's Store
+// carries it without knowing it: this module adds `mappings` to the core's Repositories
+// (below) and the composition root hands the Store its implementation.
 import type { ProviderKind } from "../../core/domain/directory.ts";
-import type { UserRecord } from "../../core/domain/resources.ts";
 import type { EffectiveRule, MappingRule, RoleRule } from "../domain/model.ts";
 import type { Segment } from "../domain/remap.ts";
 
@@ -68,7 +69,11 @@ export interface MappingRepository {
   /** Every running job, to resume after a restart. */
   allRunningJobs(): Promise<RemapJob[]>;
   updateJob(job: RemapJob): Promise<void>;
-  countLiveUsers(directoryId: string): Promise<number>;
-  /** The next live users after `afterId` in id order, locked (id order, like lockLive). */
-  lockUserBatch(directoryId: string, afterId: string | null, limit: number): Promise<UserRecord[]>;
+}
+
+declare module "../../core/application/store.ts" {
+  interface Repositories {
+    /** Attribute and role mapping. */
+    readonly mappings: MappingRepository;
+  }
 }

@@ -100,7 +100,7 @@ export class RemapRunner implements RemapScheduler {
       const job = await repos.mappings.getJobForUpdate(directoryId, jobId);
       if (!job || job.state !== "running") return true;
       const now = new Date();
-      const users = await repos.mappings.lockUserBatch(directoryId, job.cursor, this.batchSize);
+      const users = await repos.users.lockLiveAfter(directoryId, job.cursor, this.batchSize);
       if (users.length === 0) {
         await repos.mappings.updateJob({ ...job, state: "done", endedAt: now, error: null, usersTotal: Math.max(job.usersTotal, job.usersProcessed) });
         return true;

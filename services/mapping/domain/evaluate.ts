@@ -23,7 +23,7 @@ export interface Evaluation {
   readonly warnings: string[];
 }
 
-export interface UserInput {
+interface UserInput {
   readonly record: Pick<UserRecord, "active" | "deletedAt" | "resource">;
   readonly groups: readonly GroupInfo[];
 }

@@ -2,21 +2,19 @@
 // came from. Plain TypeScript; the transport converts to and from protobuf.
 import type { Json, UserState } from "../../core/domain/resources.ts";
 
-export const CANONICAL_FIELDS = [
-  "externalId",
-  "username",
-  "emails",
-  "givenName",
-  "familyName",
-  "displayName",
-  "jobTitle",
-  "department",
-  "employeeNumber",
-  "managerId",
-  "active",
-  "roles",
-] as const;
-export type CanonicalField = (typeof CANONICAL_FIELDS)[number];
+export type CanonicalField =
+  | "externalId"
+  | "username"
+  | "emails"
+  | "givenName"
+  | "familyName"
+  | "displayName"
+  | "jobTitle"
+  | "department"
+  | "employeeNumber"
+  | "managerId"
+  | "active"
+  | "roles";
 
 export type ValueType = "string" | "bool" | "number" | "time" | "stringList";
 

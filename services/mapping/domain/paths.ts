@@ -12,7 +12,7 @@ import { parsePatchPath } from "../../platform/scim/filter.ts";
 import { canonicalSchemaUrn, findAttribute, findSubAttribute, type AttributeDef } from "../../platform/scim/schema.ts";
 
 /** The static shape of a source: a known scalar type, a list of strings, or unknown (custom). */
-export type SourceType = "string" | "bool" | "number" | "stringList" | "any";
+type SourceType = "string" | "bool" | "number" | "stringList" | "any";
 
 export interface CompiledPath {
   readonly text: string;

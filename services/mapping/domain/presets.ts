@@ -42,7 +42,7 @@ function withRules(base: readonly MappingRule[], replace: readonly MappingRule[]
   return out;
 }
 
-export const PRESETS: Readonly<Record<ProviderKind, readonly MappingRule[]>> = {
+const PRESETS: Readonly<Record<ProviderKind, readonly MappingRule[]>> = {
   generic: GENERIC,
   // Okta: userName is the Okta login (an email by default), the primary email is marked
   // primary, names, title and the enterprise extension follow RFC 7643.

@@ -10,7 +10,7 @@ export interface Segment {
   readonly version: number;
 }
 
-export interface JobPosition {
+interface JobPosition {
   readonly fromSegments: readonly Segment[];
   readonly toVersion: number;
   /** The last user id processed; null before the first batch. */
@@ -32,9 +32,4 @@ export function fromVersion(segments: readonly Segment[], userId: string): numbe
 export function supersede(job: JobPosition): Segment[] {
   const rest = job.fromSegments.filter((s) => s.upTo === null || job.cursor === null || s.upTo > job.cursor);
   return job.cursor === null ? rest : [{ upTo: job.cursor, version: job.toVersion }, ...rest];
-}
-
-/** The versions a segment list refers to. */
-export function versionsOf(segments: readonly Segment[]): number[] {
-  return [...new Set(segments.map((s) => s.version))];
 }

@@ -15,7 +15,7 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${source}$`, "isu");
 }
 
-export function ruleMatches(rule: RoleRule, group: GroupInfo, glob?: RegExp): boolean {
+function ruleMatches(rule: RoleRule, group: GroupInfo, glob?: RegExp): boolean {
   switch (rule.match) {
     case "id":
       return group.id === rule.value.toLowerCase();
@@ -26,7 +26,7 @@ export function ruleMatches(rule: RoleRule, group: GroupInfo, glob?: RegExp): bo
   }
 }
 
-export interface RoleDerivation {
+interface RoleDerivation {
   readonly roles: string[];
   /** Indexes of the rules that matched. */
   readonly matched: number[];

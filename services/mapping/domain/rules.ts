@@ -6,12 +6,12 @@ import { FIELD_TYPES, targetName, type EffectiveRule, type MappingRule, type Rol
 import { compilePath, type CompiledPath } from "./paths.ts";
 import { assignable, describeTransform, transformType, TYPE_NAMES, type StaticType } from "./transforms.ts";
 
-export const MAX_RULES = 200;
-export const MAX_ROLE_RULES = 500;
-export const MAX_ROLES_PER_RULE = 50;
+const MAX_RULES = 200;
+const MAX_ROLE_RULES = 500;
+const MAX_ROLES_PER_RULE = 50;
 const MAX_TRANSFORMS = 10;
 const CUSTOM_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-export const ROLE_SLUG = /^[a-z0-9][a-z0-9._:-]{0,63}$/;
+const ROLE_SLUG = /^[a-z0-9][a-z0-9._:-]{0,63}$/;
 
 export class MappingValidationError extends InvalidInputError {
   override name = "MappingValidationError";

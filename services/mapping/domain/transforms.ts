@@ -1,7 +1,6 @@
 // Typed transforms. Each is checked against the type flowing into it when rules are saved
 // (`transformType`), and applied to values when users are mapped (`applyTransform`).
 import type { Transform, ValueType } from "./model.ts";
-import type { SourceType } from "./paths.ts";
 
 /** A value while it flows through a rule; `undefined` is absent. */
 export type Value =
@@ -38,7 +37,7 @@ export const TYPE_NAMES: Readonly<Record<StaticType, string>> = {
 
 const BOOL_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, "1": true, "0": false, yes: true, no: false };
 
-export function parseBool(text: string): boolean | undefined {
+function parseBool(text: string): boolean | undefined {
   return BOOL_WORDS[text.trim().toLowerCase()];
 }
 
@@ -93,10 +92,6 @@ export function assignable(from: StaticType, to: ValueType): boolean {
   if (to === "string") return from === "stringList" || from === "number" || from === "time";
   if (to === "stringList") return from === "string";
   return false;
-}
-
-export function sourceStaticType(t: SourceType): StaticType {
-  return t;
 }
 
 /** A value read from JSON, typed by what it is. */

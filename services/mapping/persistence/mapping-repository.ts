@@ -1,8 +1,7 @@
 // Mappings, their versions and remap jobs in SQL (raw and parameterised, like the core's
 // resource repositories).
-import type { Sql } from "../../core/persistence/sql.ts";
 import type { ProviderKind } from "../../core/domain/directory.ts";
-import { date, toUser, type UserRow } from "../../core/persistence/resource-repositories.ts";
+import { toDate, toOptionalDate, type Sql } from "../../platform/sql.ts";
 import type { MappingRepository, MappingVersion, RemapJob, RemapJobState, StoredMapping } from "../application/ports.ts";
 import type { EffectiveRule, MappingRule, RoleRule } from "../domain/model.ts";
 import type { Segment } from "../domain/remap.ts";
@@ -45,7 +44,7 @@ const toMapping = (r: MappingRow): StoredMapping => ({
   overrides: r.overrides,
   roleRules: r.role_rules,
   version: Number(r.version),
-  updatedAt: date(r.updated_at),
+  updatedAt: toDate(r.updated_at),
 });
 
 const toVersion = (r: VersionRow): MappingVersion => ({
@@ -53,7 +52,7 @@ const toVersion = (r: VersionRow): MappingVersion => ({
   version: Number(r.version),
   rules: r.rules,
   roleRules: r.role_rules,
-  createdAt: date(r.created_at),
+  createdAt: toDate(r.created_at),
 });
 
 const toJob = (r: JobRow): RemapJob => ({
@@ -66,13 +65,15 @@ const toJob = (r: JobRow): RemapJob => ({
   usersTotal: Number(r.users_total),
   usersProcessed: Number(r.users_processed),
   usersChanged: Number(r.users_changed),
-  startedAt: date(r.started_at),
-  endedAt: r.ended_at === null ? null : date(r.ended_at),
+  startedAt: toDate(r.started_at),
+  endedAt: toOptionalDate(r.ended_at),
   error: r.error,
 });
 
+/** What this module adds to the core's transactions (see Repositories in ports.ts). */
+export const mappingRepositories = (sql: Sql) => ({ mappings: mappingRepository(sql) });
 
-export function mappingRepository(sql: Sql): MappingRepository {
+function mappingRepository(sql: Sql): MappingRepository {
   const jobColumns = "id, directory_id, state, from_segments, to_version, cursor, users_total, users_processed, users_changed, started_at, ended_at, error";
   return {
     async providerOf(directoryId) {
@@ -154,18 +155,6 @@ export function mappingRepository(sql: Sql): MappingRepository {
            ended_at = $8, error = $9 WHERE id = $1`,
         [j.id, j.state, JSON.stringify(j.fromSegments), j.cursor, j.usersTotal, j.usersProcessed, j.usersChanged, j.endedAt, j.error],
       );
-    },
-    async countLiveUsers(directoryId) {
-      const [row] = await sql<{ n: string }>("SELECT count(*) AS n FROM users WHERE directory_id = $1 AND deleted_at IS NULL", [directoryId]);
-      return Number(row?.n ?? 0);
-    },
-    async lockUserBatch(directoryId, afterId, limit) {
-      const rows = await sql<UserRow>(
-        `SELECT * FROM users WHERE directory_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR id > $2::uuid)
-         ORDER BY id LIMIT $3 FOR UPDATE`,
-        [directoryId, afterId, limit],
-      );
-      return rows.map(toUser);
     },
   };
 }

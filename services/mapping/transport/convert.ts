@@ -27,7 +27,7 @@ import {
 } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import { InvalidInputError } from "../../core/domain/errors.ts";
 import type { ProviderKind } from "../../core/domain/directory.ts";
-import { optionalTime, providerToPb } from "../../core/transport/convert.ts";
+import { optionalTime, providerToPb } from "../../shared/convert.ts";
 import type { MappingView } from "../application/mapping.ts";
 import type { RemapJob } from "../application/ports.ts";
 import type { CanonicalField, CanonicalUser, FieldSource, GroupMatch, MappingRule, RoleRule, Transform, ValueType } from "../domain/model.ts";
@@ -111,7 +111,7 @@ export function rulesFromPb(rules: readonly PbMappingRule[], what = "override"):
   });
 }
 
-export function ruleToPb(r: MappingRule): PbMappingRule {
+function ruleToPb(r: MappingRule): PbMappingRule {
   return create(MappingRuleSchema, {
     sourcePath: r.sourcePath,
     target: r.target.kind === "field" ? { case: "field", value: FIELDS.find(([f]) => f === (r.target as { field: CanonicalField }).field)![1] } : { case: "customAttribute", value: r.target.name },
@@ -128,7 +128,7 @@ export function roleRulesFromPb(rules: readonly PbRoleRule[]): RoleRule[] {
   });
 }
 
-export function roleRuleToPb(r: RoleRule): PbRoleRule {
+function roleRuleToPb(r: RoleRule): PbRoleRule {
   return create(RoleRuleSchema, { match: MATCHES.find(([m]) => m === r.match)![1], value: r.value, roles: [...r.roles], stop: r.stop });
 }
 

@@ -1,21 +1,19 @@
 // MappingService over Connect: converts messages and calls the use cases, nothing more.
-import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { MappingService } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
 import type { Store } from "../../core/application/store.ts";
 import { InvalidInputError } from "../../core/domain/errors.ts";
-import { expectedVersionFromPb } from "../../core/transport/convert.ts";
+import { expectedVersionFromPb } from "../../shared/convert.ts";
 import type { Logger } from "../../platform/logger.ts";
-import { MAPPING_ACCESS } from "../../core/transport/access-rules.ts";
-import type { Guard } from "../../core/transport/authorize.ts";
 import { MappingUseCases } from "../application/mapping.ts";
 import { RemapRunner, type RemapOptions } from "../application/remap.ts";
 import { canonicalUserToPb, fieldSourceToPb, mappingToPb, presetToPb, remapJobToPb, roleRulesFromPb, rulesFromPb } from "./convert.ts";
 
-export interface MappingDeps {
+interface MappingDeps {
   readonly mapping: MappingUseCases;
 }
 
-export function mappingServiceImpl(deps: MappingDeps): Partial<ServiceImpl<typeof MappingService>> {
+function mappingServiceImpl(deps: MappingDeps): Partial<ServiceImpl<typeof MappingService>> {
   const { mapping } = deps;
   return {
     listPresets() {
@@ -57,8 +55,8 @@ export function mappingServiceImpl(deps: MappingDeps): Partial<ServiceImpl<typeo
 export interface MappingModule {
   readonly mapping: MappingUseCases;
   readonly remap: RemapRunner;
-  /** Registers MappingService on a Connect router (behind the core's interceptors and access guard). */
-  routes(router: ConnectRouter, guard: Guard): void;
+  /** MappingService's implementation; the core serves it behind its interceptors and access rules. */
+  readonly service: Partial<ServiceImpl<typeof MappingService>>;
   /** Resumes the jobs a previous process left running. */
   start(): Promise<void>;
   /** Stops after the batches in flight; unfinished jobs resume on the next start. */
@@ -72,9 +70,7 @@ export function createMapping(store: Store, logger?: Logger, options: RemapOptio
   return {
     mapping,
     remap,
-    routes(router, guard) {
-      router.service(MappingService, guard(MappingService, MAPPING_ACCESS, mappingServiceImpl({ mapping })));
-    },
+    service: mappingServiceImpl({ mapping }),
     async start() {
       const resumed = await remap.resume();
       if (resumed > 0) logger?.info({ jobs: resumed }, "resumed remap jobs");

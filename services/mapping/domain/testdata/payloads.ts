@@ -46,7 +46,7 @@ export const ENTRA = {
 };
 
 /** Google Workspace (Cloud Identity auto-provisioning): numeric user id as externalId, organisation fields in the enterprise extension. */
-export const GOOGLE = {
+const GOOGLE = {
   schemas: [CORE, ENTERPRISE],
   externalId: "103582791432176945210",
   userName: "ada.lovelace@example.com",
@@ -66,7 +66,7 @@ export const GOOGLE = {
  * template's `{$user.*}` macros filled in; no displayName but name.formatted; unset macros
  * sent as "".
  */
-export const ONELOGIN = {
+const ONELOGIN = {
   schemas: [CORE, ENTERPRISE],
   userName: "ada.lovelace@example.com",
   externalId: "140282931",
@@ -81,7 +81,7 @@ export const ONELOGIN = {
 };
 
 /** JumpCloud (jumpcloud.com support, "SCIM integration attributes"): core and enterprise attributes, phone numbers and addresses. */
-export const JUMPCLOUD = {
+const JUMPCLOUD = {
   schemas: [CORE, ENTERPRISE],
   externalId: "5f3a8c2e9b1d4a0012345678",
   userName: "ada.lovelace@example.com",

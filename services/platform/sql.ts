@@ -1,0 +1,59 @@
+// SQL the entity API cannot say (row locks in a fixed order, jsonb filters compiled from
+// SCIM, set-based membership changes, bulk event inserts), run through MikroORM's Kysely
+// integration: the same connections, and the same transaction, as the entity manager's.
+import { CompiledQuery } from "kysely";
+import type { EntityManager } from "@mikro-orm/postgresql";
+
+/** One parameterised statement ($1, $2, ...); resolves to its rows. */
+export type Sql = <T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+
+/**
+ * Statements on `em.getKysely()`. Inside `em.transactional((em) => ...)` they run in that
+ * transaction; on an entity manager outside one (e.g. `orm.em.fork()`), each runs on its own
+ * on the ORM's pool. Parameters travel separately from the text, never spliced into it.
+ *
+ *   await orm.em.fork().transactional(async (em) => {
+ *     const sql = sqlFor(em);
+ *     const rows = await sql<{ seq: string }>("SELECT seq FROM outbox_events WHERE directory_id = $1 FOR UPDATE", [id]);
+ *   });
+ *
+ * Values come back as the ORM's type parsers leave them: timestamps and bigints as text (see
+ * toDate), jsonb parsed.
+ */
+export function sqlFor(em: EntityManager): Sql {
+  return async <T>(text: string, params: readonly unknown[] = []) => {
+    const result = await em.getKysely().executeQuery(CompiledQuery.raw(text, [...params]));
+    return result.rows as T[];
+  };
+}
+
+/** A timestamp column as a Date. */
+export const toDate = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
+export const toOptionalDate = (v: Date | string | null): Date | null => (v === null ? null : toDate(v));
+
+/** The error and its causes, outermost first (a bounded walk: a cause chain may loop). */
+function* causes(error: unknown): Generator<{ code?: unknown; constraint?: unknown }> {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && typeof e === "object" && e !== null; depth++) {
+    yield e as { code?: unknown; constraint?: unknown };
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
+/** Whether error (or one of its causes) is the Postgres error `code` on `constraint`. */
+function isViolation(error: unknown, code: string, constraint: string): boolean {
+  for (const e of causes(error)) if (e.code === code && e.constraint === constraint) return true;
+  return false;
+}
+
+export const isUniqueViolation = (error: unknown, constraint: string) => isViolation(error, "23505", constraint);
+export const isForeignKeyViolation = (error: unknown, constraint: string) => isViolation(error, "23503", constraint);
+
+/**
+ * Whether error (or one of its causes) is a Postgres data exception (SQLSTATE class 22): the
+ * statement's values were refused, so repeating it can only fail again.
+ */
+export function isDataException(error: unknown): boolean {
+  for (const e of causes(error)) if (typeof e.code === "string" && /^22[0-9A-Z]{3}$/.test(e.code)) return true;
+  return false;
+}
