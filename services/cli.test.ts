@@ -268,7 +268,7 @@ describe("roster CLI", () => {
     const registered = await ok("consumers", "register", "--directory", directoryId, "--name", "revocation-worker", "--owner", "security", "--objective", "300");
     expect(registered.json).toMatchObject({ directoryId, name: "revocation-worker", owner: "security", objectiveSeconds: 300 });
     // It answers for leavers from its registration on.
-    const head = await queryDatabase<{ p: string }>(database.url, "SELECT coalesce(max(position), 0)::text AS p FROM outbox_events");
+    const head = await queryDatabase<{ p: string }>(database.url, "SELECT coalesce(max(position), 0)::text AS p FROM event_positions");
     expect(registered.json.acknowledgedPosition ?? "0").toBe(head[0]!.p);
     expect((await ok("consumers", "register", "--name", "global-audit", "--owner", "ops", "--objective", "60", "--kafka-group", "audit-mirror")).json).toMatchObject({
       name: "global-audit",

@@ -202,7 +202,7 @@ describe("state topics", () => {
     dirs = [await scenario("dp-a", "alert"), await scenario("dp-b", "hold")];
     // EventService serves what the relay published: wait until it published everything.
     await eventually(
-      async () => (await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*)::text AS n FROM outbox_events WHERE position IS NULL"))[0]!.n === "0",
+      async () => (await queryDatabase<{ n: string }>(t.database.url, "SELECT count(*)::text AS n FROM outbox_pending"))[0]!.n === "0",
       30_000,
       "the relay to publish every event",
     );

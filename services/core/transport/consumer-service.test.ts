@@ -326,15 +326,20 @@ describe("at scale", () => {
     try {
       await client.query("BEGIN");
       await client.query("SELECT 1 FROM relay_leases FOR UPDATE");
-      const { rows } = await client.query<{ head: string }>("SELECT GREATEST((SELECT max(position) FROM relay_leases), (SELECT max(position) FROM outbox_events), 0)::text AS head");
+      const { rows } = await client.query<{ head: string }>("SELECT GREATEST((SELECT max(position) FROM relay_leases), (SELECT max(position) FROM event_positions), 0)::text AS head");
       base = BigInt(rows[0]!.head);
       await client.query(
-        `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at, position, published_at)
-         SELECT gen_random_uuid(), $1, 'user', gen_random_uuid(), 2, 'user.deactivated', '{}'::jsonb,
-                now() - make_interval(secs => (i % 120)), $2::bigint + i, now()
-           FROM generate_series(1, 100000) AS i`,
+        `WITH added AS (
+           INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
+           SELECT gen_random_uuid(), $1, 'user', gen_random_uuid(), 2, 'user.deactivated', '{}'::jsonb, now() - make_interval(secs => (i % 120))
+             FROM generate_series(1, 100000) AS i ORDER BY i
+           RETURNING seq, directory_id)
+         INSERT INTO event_positions (position, seq, directory_id)
+         SELECT $2::bigint + row_number() OVER (ORDER BY seq), seq, directory_id FROM added`,
         [directoryId, base.toString()],
       );
+      // Published: off the relay's queue (the insert trigger put them there).
+      await client.query("DELETE FROM outbox_pending p USING event_positions e WHERE e.seq = p.seq AND e.position > $1", [base.toString()]);
       await client.query("UPDATE relay_leases SET position = $1", [(base + 100_000n).toString()]);
       await client.query("COMMIT");
     } finally {
