@@ -129,13 +129,11 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const closing = new AbortController();
   const eventLog = new EventLog(eventsPool);
   // Consumers: their acknowledgements, and the periodic check (Kafka groups, objectives).
-  const consumersPool = new pg.Pool({ connectionString: databaseUrl, max: 3, keepAlive: true });
-  consumersPool.on("error", (error) => logger.warn({ err: error }, "consumers connection lost"));
   const groups = config.kafka.brokers.length > 0
     ? new KafkaGroupProgress({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-consumers`, userTopic: config.kafka.userTopic })
     : undefined;
   const consumers = new ConsumerUseCases({
-    store: new ConsumerRepository(consumersPool),
+    store: new ConsumerRepository(orm),
     globalHead: () => eventLog.globalHeadPosition(),
     requireDirectory: async (id) => void (await directories.getDirectory(id)),
     groupAppliedThrough: groups && ((groupId, head) => groups.appliedThrough(groupId, head)),
@@ -181,7 +179,6 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       closing.abort();
       await checking;
       await groups?.close();
-      await consumersPool.end();
       await mapping.stop();
       await notifier.close();
       await eventsPool.end();

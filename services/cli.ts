@@ -72,6 +72,7 @@ class UsageError extends Error {}
 const SERVING = "serving";
 
 interface Session {
+  readonly orm: Orm;
   readonly store: OrmStore;
   readonly url: string;
   /** Migrations this invocation applied. */
@@ -108,14 +109,14 @@ async function withDatabase<T>(config: Config, fn: (session: Session) => Promise
   try {
     const applied = await migrate(orm);
     const store = new OrmStore(orm, mappingRepositories);
-    return await fn({ store, url, applied, directories: new DirectoryUseCases(store), config });
+    return await fn({ orm, store, url, applied, directories: new DirectoryUseCases(store), config });
   } finally {
     await orm.close();
     await stopEmbedded?.();
   }
 }
 
-/** A pg pool for the raw-SQL commands (outbox, replay), closed after use. */
+/** A pg pool for the event log commands (outbox, replay, the log head), closed after use. */
 async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const { default: pg } = await import("pg");
   const pool = new pg.Pool({ connectionString: url, max: 5 });
@@ -229,22 +230,20 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     print(await fn(new BrakeUseCases(store)));
   };
 
-  const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ url, directories }) => {
+  const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ orm, url, directories }) => {
     const [{ ConsumerUseCases }, { ConsumerRepository }, { EventLog }] = await Promise.all([
       import("./core/application/consumers.ts"),
       import("./core/persistence/consumer-repository.ts"),
       import("./event-log/index.ts"),
     ]);
-    await withPool(url, async (pool) => {
-      const log = new EventLog(pool);
-      const consumers = new ConsumerUseCases({
-        store: new ConsumerRepository(pool),
-        globalHead: () => log.globalHeadPosition(),
-        requireDirectory: async (id) => void (await directories.getDirectory(id)),
-        latencyBuckets: [],
-      });
-      print(await fn(consumers));
+    const consumers = new ConsumerUseCases({
+      store: new ConsumerRepository(orm),
+      // The event log reads on a pool of its own, opened only by the command that needs the head.
+      globalHead: () => withPool(url, (pool) => new EventLog(pool).globalHeadPosition()),
+      requireDirectory: async (id) => void (await directories.getDirectory(id)),
+      latencyBuckets: [],
     });
+    print(await fn(consumers));
   };
   const asConsumer = async (c: import("./core/domain/consumers.ts").Consumer) => {
     const [{ toJson }, { ConsumerSchema }, { consumerToPb }] = await Promise.all([

@@ -1,13 +1,15 @@
-// Registered consumers and their revocation progress, in SQL, on a pool of their own.
+// Registered consumers and their revocation progress, in SQL on the ORM's entity manager
+// (../../platform/sql.ts).
 //
 // The leavers are read from the event log (publishedLeavers). Every figure over many
 // leavers (an acknowledgement that revokes 100,000 of them, a check of a stalled consumer)
 // is one set-based statement.
-import type pg from "pg";
 import { publishedLeavers } from "../../event-log/index.ts";
 import { newId } from "../domain/ids.ts";
 import { LEAVER_TYPES, ROLES_DROPPED_TYPE, type Consumer, type ConsumerSpec } from "../domain/consumers.ts";
 import type { ConsumerStore, Judgement, Revocation, UnrevokedRow } from "../application/consumers.ts";
+import type { Orm } from "./database.ts";
+import { sqlFor, toDate, toOptionalDate, type Sql } from "../../platform/sql.ts";
 
 interface ConsumerRow {
   id: string;
@@ -17,14 +19,14 @@ interface ConsumerRow {
   objective_seconds: number;
   kafka_group_id: string | null;
   acknowledged_position: string;
-  acknowledged_at: Date | null;
+  acknowledged_at: Date | string | null;
   judged_through: string;
   revoked_users: string;
   revocation_seconds_sum: number;
   revocation_seconds_max: number;
   objective_missed_users: string;
-  created_at: Date;
-  updated_at: Date;
+  created_at: Date | string;
+  updated_at: Date | string;
 }
 
 const COLUMNS = `id, directory_id, name, owner, objective_seconds, kafka_group_id, acknowledged_position::text, acknowledged_at,
@@ -39,14 +41,14 @@ function toConsumer(r: ConsumerRow): Consumer {
     objectiveSeconds: r.objective_seconds,
     kafkaGroupId: r.kafka_group_id ?? undefined,
     acknowledgedPosition: BigInt(r.acknowledged_position),
-    acknowledgedAt: r.acknowledged_at,
+    acknowledgedAt: toOptionalDate(r.acknowledged_at),
     judgedThrough: BigInt(r.judged_through),
     revokedUsers: Number(r.revoked_users),
     revocationSecondsSum: r.revocation_seconds_sum,
     revocationSecondsMax: r.revocation_seconds_max,
     objectiveMissedUsers: Number(r.objective_missed_users),
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
+    createdAt: toDate(r.created_at),
+    updatedAt: toDate(r.updated_at),
   };
 }
 
@@ -59,24 +61,19 @@ function leavers(params: { directory: string; after: string; through?: string })
 }
 
 export class ConsumerRepository implements ConsumerStore {
-  private readonly pool: pg.Pool;
-  constructor(pool: pg.Pool) {
-    this.pool = pool;
+  private readonly orm: Orm;
+  constructor(orm: Orm) {
+    this.orm = orm;
   }
 
-  private async transact<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+  /** Statements in one transaction of their own. */
+  private transact<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional((em) => fn(sqlFor(em)));
+  }
+
+  /** One statement outside any transaction. */
+  private get sql(): Sql {
+    return sqlFor(this.orm.em.fork());
   }
 
   /**
@@ -84,18 +81,18 @@ export class ConsumerRepository implements ConsumerStore {
    * Returns undefined when the scope already holds `maxPerScope` others.
    */
   async register(spec: ConsumerSpec, startPosition: bigint, now: Date, maxPerScope: number): Promise<Consumer | undefined> {
-    return this.transact(async (client) => {
+    return this.transact(async (sql) => {
       // One registration per scope at a time, so the count below cannot be raced past.
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('roster.consumers'), hashtext($1))", [spec.directoryId ?? "global"]);
-      const updated = await client.query<ConsumerRow>(
+      await sql("SELECT pg_advisory_xact_lock(hashtext('roster.consumers'), hashtext($1))", [spec.directoryId ?? "global"]);
+      const [updated] = await sql<ConsumerRow>(
         `UPDATE consumers SET owner = $3, objective_seconds = $4, kafka_group_id = $5, updated_at = $6
           WHERE ${inScope("$1")} AND name = $2 RETURNING ${COLUMNS}`,
         [spec.directoryId ?? null, spec.name, spec.owner, spec.objectiveSeconds, spec.kafkaGroupId ?? null, now],
       );
-      if (updated.rows[0]) return toConsumer(updated.rows[0]);
-      const { rows: counted } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM consumers WHERE ${inScope("$1")}`, [spec.directoryId ?? null]);
+      if (updated) return toConsumer(updated);
+      const counted = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM consumers WHERE ${inScope("$1")}`, [spec.directoryId ?? null]);
       if ((counted[0]?.n ?? 0) >= maxPerScope) return undefined;
-      const { rows } = await client.query<ConsumerRow>(
+      const rows = await sql<ConsumerRow>(
         `INSERT INTO consumers (id, directory_id, name, owner, objective_seconds, kafka_group_id, acknowledged_position, judged_through, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8) RETURNING ${COLUMNS}`,
         [newId(), spec.directoryId ?? null, spec.name, spec.owner, spec.objectiveSeconds, spec.kafkaGroupId ?? null, startPosition.toString(), now],
@@ -105,24 +102,24 @@ export class ConsumerRepository implements ConsumerStore {
   }
 
   async get(directoryId: string | undefined, name: string): Promise<Consumer | undefined> {
-    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} AND name = $2`, [directoryId ?? null, name]);
-    return rows[0] && toConsumer(rows[0]);
+    const [row] = await this.sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} AND name = $2`, [directoryId ?? null, name]);
+    return row && toConsumer(row);
   }
 
   async list(directoryId: string | undefined, limit: number): Promise<Consumer[]> {
-    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} ORDER BY name LIMIT $2`, [directoryId ?? null, limit]);
+    const rows = await this.sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE ${inScope("$1")} ORDER BY name LIMIT $2`, [directoryId ?? null, limit]);
     return rows.map(toConsumer);
   }
 
   /** Every Kafka consumer, of every scope (the broker poll). */
   async kafkaConsumers(limit: number): Promise<Consumer[]> {
-    const { rows } = await this.pool.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE kafka_group_id IS NOT NULL ORDER BY id LIMIT $1`, [limit]);
+    const rows = await this.sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE kafka_group_id IS NOT NULL ORDER BY id LIMIT $1`, [limit]);
     return rows.map(toConsumer);
   }
 
   /** Every consumer, a page at a time by id (the objective check). */
   async page(afterId: string | undefined, limit: number): Promise<Consumer[]> {
-    const { rows } = await this.pool.query<ConsumerRow>(
+    const rows = await this.sql<ConsumerRow>(
       `SELECT ${COLUMNS} FROM consumers WHERE $1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2`,
       [afterId ?? null, limit],
     );
@@ -130,8 +127,8 @@ export class ConsumerRepository implements ConsumerStore {
   }
 
   async delete(directoryId: string | undefined, name: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(`DELETE FROM consumers WHERE ${inScope("$1")} AND name = $2`, [directoryId ?? null, name]);
-    return (rowCount ?? 0) > 0;
+    const deleted = await this.sql(`DELETE FROM consumers WHERE ${inScope("$1")} AND name = $2 RETURNING id`, [directoryId ?? null, name]);
+    return deleted.length > 0;
   }
 
   /**
@@ -140,12 +137,12 @@ export class ConsumerRepository implements ConsumerStore {
    * statement, however many they are. Undefined when the consumer no longer exists.
    */
   async acknowledge(id: string, position: bigint, now: Date, bounds: readonly number[]): Promise<Revocation | undefined> {
-    return this.transact(async (client) => {
-      const { rows: locked } = await client.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE`, [id]);
+    return this.transact(async (sql) => {
+      const locked = await sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE`, [id]);
       const current = locked[0] && toConsumer(locked[0]);
       if (!current) return undefined;
       if (position <= current.acknowledgedPosition) return { consumer: current, revoked: 0, buckets: new Map(), secondsSum: 0, missed: 0 };
-      const { rows } = await client.query<{ n: number; sum: number; max: number; late: number; buckets: Array<[number, number]> }>(
+      const rows = await sql<{ n: number; sum: number; max: number; late: number; buckets: Array<[number, number]> }>(
         // A latency's bucket: how many bounds lie below it (le semantics), from width_bucket
         // over the negated bounds, ascending: n - |{b : -b <= -s}| = |{b : b < s}|.
         `WITH lat AS MATERIALIZED (
@@ -161,7 +158,7 @@ export class ConsumerRepository implements ConsumerStore {
         [current.directoryId ?? null, current.acknowledgedPosition.toString(), position.toString(), now, bounds.map((b) => -b).reverse(), current.objectiveSeconds, current.judgedThrough.toString()],
       );
       const figures = rows[0]!;
-      const { rows: saved } = await client.query<ConsumerRow>(
+      const saved = await sql<ConsumerRow>(
         `UPDATE consumers SET acknowledged_position = $2, acknowledged_at = $3, judged_through = greatest(judged_through, $2),
            revoked_users = revoked_users + $4, revocation_seconds_sum = revocation_seconds_sum + $5,
            revocation_seconds_max = greatest(revocation_seconds_max, $6), objective_missed_users = objective_missed_users + $7
@@ -182,12 +179,12 @@ export class ConsumerRepository implements ConsumerStore {
    * its objective, and a later check takes the rest.
    */
   async judge(id: string, now: Date): Promise<Judgement | undefined> {
-    return this.transact(async (client) => {
-      const { rows: locked } = await client.query<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE SKIP LOCKED`, [id]);
+    return this.transact(async (sql) => {
+      const locked = await sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE id = $1 FOR UPDATE SKIP LOCKED`, [id]);
       const c = locked[0] && toConsumer(locked[0]);
       if (!c) return undefined;
       const deadline = new Date(now.getTime() - c.objectiveSeconds * 1000);
-      const { rows } = await client.query<{ missed: number; through: string | null; overdue: number }>(
+      const rows = await sql<{ missed: number; through: string | null; overdue: number }>(
         // The edge is an uncorrelated subquery, evaluated once whatever the statistics say.
         `WITH unacked AS MATERIALIZED (SELECT position, occurred_at FROM ${leavers({ directory: "$1", after: "$2" })}),
          missed AS (
@@ -199,7 +196,7 @@ export class ConsumerRepository implements ConsumerStore {
       );
       const figures = rows[0]!;
       if (figures.missed > 0) {
-        await client.query(`UPDATE consumers SET judged_through = $2, objective_missed_users = objective_missed_users + $3 WHERE id = $1`, [
+        await sql(`UPDATE consumers SET judged_through = $2, objective_missed_users = objective_missed_users + $3 WHERE id = $1`, [
           id,
           figures.through,
           figures.missed,
@@ -211,11 +208,11 @@ export class ConsumerRepository implements ConsumerStore {
 
   /** The consumer's unacknowledged leavers after `after`, oldest first; only those at or before `occurredBy` when given. */
   async unrevoked(c: Consumer, after: bigint, occurredBy: Date | undefined, limit: number): Promise<UnrevokedRow[]> {
-    const { rows } = await this.pool.query<{ id: string; directory_id: string; subject_id: string; type: string; position: string; occurred_at: Date }>(
+    const rows = await this.sql<{ id: string; directory_id: string; subject_id: string; type: string; position: string; occurred_at: Date | string }>(
       `SELECT id, directory_id, subject_id, type, position::text, occurred_at FROM ${leavers({ directory: "$1", after: "$2" })}
         WHERE $3::timestamptz IS NULL OR occurred_at <= $3 ORDER BY leavers.position LIMIT $4`,
       [c.directoryId ?? null, (after > c.acknowledgedPosition ? after : c.acknowledgedPosition).toString(), occurredBy ?? null, limit],
     );
-    return rows.map((r) => ({ eventId: r.id, directoryId: r.directory_id, userId: r.subject_id, type: r.type, position: BigInt(r.position), occurredAt: r.occurred_at }));
+    return rows.map((r) => ({ eventId: r.id, directoryId: r.directory_id, userId: r.subject_id, type: r.type, position: BigInt(r.position), occurredAt: toDate(r.occurred_at) }));
   }
 }
