@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { equals, fromBinary, fromJson, fromJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { create, equals, fromBinary, fromJson, fromJsonString, toJsonString, type JsonValue } from "@bufbuild/protobuf";
 import { Kafka, logLevel } from "kafkajs";
 import {
   DeprovisioningMode,
@@ -343,7 +343,12 @@ describe("state topics", () => {
         .map((line) => fromJsonString(SnapshotUserSchema, line));
       const listed = await listUsers(dir);
       expect(printed.map((u) => u.user!.id)).toEqual(listed.map((u) => u.id).sort());
-      for (const p of printed) expect(equals(UserSchema, p.user!, withoutGroups(listed.find((u) => u.id === p.user!.id)!)), `user ${p.user!.id}`).toBe(true);
+      for (const p of printed) {
+        const l = withoutGroups(listed.find((u) => u.id === p.user!.id)!);
+        // On a mismatch, both sides in the message (bounded), so a failure says what differs.
+        const both = () => `user ${p.user!.id}: printed ${toJsonString(UserSchema, p.user!).slice(0, 1500)} listed ${toJsonString(UserSchema, create(UserSchema, l)).slice(0, 1500)}`;
+        expect(equals(UserSchema, p.user!, l), both()).toBe(true);
+      }
       // It decoded every event type the service emits.
       for (const type of EVERY_EVENT_TYPE) expect(stderr).toContain(`${type}=`);
     }
