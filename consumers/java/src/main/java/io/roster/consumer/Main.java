@@ -336,7 +336,8 @@ public final class Main {
     for (SnapshotUser u : fromState.users.values()) {
       if (u.getUser().getDirectoryId().equals(o.directoryId())) out.append(printer.print(u)).append('\n');
     }
-    System.out.print(out);
+    // JSON is UTF-8 whatever the platform's locale (a POSIX locale would turn non-ASCII into '?').
+    System.out.writeBytes(out.toString().getBytes(StandardCharsets.UTF_8));
     System.out.flush();
     System.err.printf("read %d state records, %d tail events, %d history events; event types %s%n", stateRecords, tailRecords, historyRecords, types);
   }
