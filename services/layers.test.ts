@@ -26,7 +26,7 @@ describe("layer rules", () => {
     ["the core into the relay", "services/core/transport/new.ts", `import { startRelay } from "../../relay/index.ts";`, "no service imports another service's internals"],
     ["the relay into the core", "services/relay/new.ts", `import { eventToPb } from "../core/transport/event-codec.ts";`, "no service imports another service's internals"],
     ["mapping into the core's storage", "services/mapping/transport/new.ts", `import { OrmStore } from "../../core/persistence/store.ts";\nexport { OrmStore };`, "mapping uses the core's domain and ports only"],
-    ["the platform into a service", "services/platform/scim/new.ts", `import { newId } from "../../core/domain/ids.ts";`, "the platform is below every service"],
+    ["the platform into a service", "services/platform/scim/new.ts", `import { NotFoundError } from "../../core/domain/errors.ts";`, "the platform is below every service"],
     ["the event log read around its module", "services/relay/new.ts", "const sql = `SELECT * FROM outbox_events o JOIN event_positions p USING (seq)`;", "reach the event log through"],
   ])("fails on %s", async (_what, file, code, expected) => {
     const found = await problems(file, code);

@@ -7,7 +7,7 @@
 // recording the deprovision therefore happen one transaction at a time per directory: two
 // concurrent requests cannot both see the count below a threshold that together they cross.
 // Directories with the brake off take no lock.
-import { newId } from "../domain/ids.ts";
+import { newId } from "../../platform/ids.ts";
 import type { AuditRecord } from "../domain/audit.ts";
 import {
   checkPolicy,

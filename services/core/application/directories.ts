@@ -12,7 +12,7 @@ import {
   type ScimToken,
 } from "../domain/directory.ts";
 import { InvalidInputError, NotFoundError, UnauthenticatedError } from "../domain/errors.ts";
-import { newId } from "../domain/ids.ts";
+import { newId } from "../../platform/ids.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import { issueSecret, parseSecret, secretMatches } from "../domain/secrets.ts";
 import type { Page, Store, StoredSecret } from "./store.ts";

@@ -3,7 +3,8 @@
 // in id order), sets their versions, and appends one event per fact to the outbox in that
 // same transaction.
 import { isId, type Directory } from "../domain/directory.ts";
-import { excerpt, InvalidInputError, NotFoundError, quote } from "../domain/errors.ts";
+import { InvalidInputError, NotFoundError } from "../domain/errors.ts";
+import { excerpt, quote } from "../../platform/text.ts";
 import { groupEvent, groupRef, memberParts, userEvent, type EventType, type GroupRef, type NewEvent } from "../domain/events.ts";
 import { changedAttributes, nestedGroupError, sameJson, type GroupFields, type GroupRecord, type Json, type UserFields, type UserRecord } from "../domain/resources.ts";
 import type { JsonObject, JsonValue } from "../../platform/scim/json.ts";

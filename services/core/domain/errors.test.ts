@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { boundedMessage, excerpt, MAX_ERROR_MESSAGE, NotFoundError, quote } from "./errors.ts";
+import { NotFoundError } from "./errors.ts";
+import { boundedMessage, excerpt, MAX_ERROR_MESSAGE, quote } from "../../platform/text.ts";
 
 describe("error messages", () => {
   it("cut client input to 100 characters with an ellipsis, and leave short input alone", () => {

@@ -11,8 +11,7 @@ export type InvalidKind =
   | "tooMany"
   | "sensitive";
 
-// Bounded messages are the platform's (the SCIM parsing shares them); re-exported for the domain.
-export { boundedMessage, excerpt, MAX_ERROR_MESSAGE, quote } from "../../platform/text.ts";
+// Bounded messages are the platform's: the SCIM parsing shares them.
 import { boundedMessage } from "../../platform/text.ts";
 
 export class DomainError extends Error {

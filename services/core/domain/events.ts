@@ -1,7 +1,7 @@
 // Lifecycle events: past-tense facts about one subject (a user or a group), numbered per
 // subject by the subject's version after the change. They are written in the transaction
 // that makes the change and published later by the relay.
-import { newId } from "./ids.ts";
+import { newId } from "../../platform/ids.ts";
 import type { GroupRecord, Json, UserRecord } from "./resources.ts";
 
 /** Every event type, in dotted form: the one list filters are checked against. */

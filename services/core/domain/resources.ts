@@ -1,7 +1,8 @@
 // Users and groups as the directory core keeps them: the SCIM resource as accepted (with
 // canonical attribute casing) plus the columns derived from it that queries and uniqueness
 // need. Validation of an incoming SCIM resource lives here.
-import { excerpt, InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
+import { InvalidInputError, MutabilityError, NotFoundError, VersionMismatchError } from "./errors.ts";
+import { excerpt } from "../../platform/text.ts";
 import { jsonProblem } from "../../platform/json-limits.ts";
 import { nestedGroupMessage } from "../../platform/scim/members.ts";
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, normalizeResource, shapeProblem, USER_SCHEMA, type ResourceType } from "../../platform/scim/schema.ts";

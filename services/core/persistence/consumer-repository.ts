@@ -5,7 +5,7 @@
 // leavers (an acknowledgement that revokes 100,000 of them, a check of a stalled consumer)
 // is one set-based statement.
 import { publishedLeavers } from "../../event-log/index.ts";
-import { newId } from "../domain/ids.ts";
+import { newId } from "../../platform/ids.ts";
 import { LEAVER_TYPES, ROLES_DROPPED_TYPE, type Consumer, type ConsumerSpec } from "../domain/consumers.ts";
 import type { ConsumerStore, Judgement, Revocation, UnrevokedRow } from "../application/consumers.ts";
 import type { Orm } from "./database.ts";

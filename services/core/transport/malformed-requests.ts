@@ -11,7 +11,7 @@ import { readAllBytes, type UniversalHandler, type UniversalServerResponse } fro
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
-import { boundedMessage } from "../domain/errors.ts";
+import { boundedMessage } from "../../platform/text.ts";
 
 const PARSE_FAILURE = "parse binary: ";
 

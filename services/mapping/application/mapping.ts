@@ -5,7 +5,7 @@ import type { Repositories, Store } from "../../core/application/store.ts";
 import { checkId, isId, PROVIDER_KINDS, type ProviderKind } from "../../core/domain/directory.ts";
 import { InvalidInputError, NotFoundError } from "../../core/domain/errors.ts";
 import { userEvent, type NewEvent } from "../../core/domain/events.ts";
-import { newId } from "../../core/domain/ids.ts";
+import { newId } from "../../platform/ids.ts";
 import { checkNotDeleted, checkVersion, sameJson, userFields, type GroupRecord, type UserRecord } from "../../core/domain/resources.ts";
 import { canonicalUser, type Evaluation } from "../domain/evaluate.ts";
 import type { CanonicalUser, EffectiveRule, FieldSource, GroupInfo, MappingRule, RoleRule, RuleSet } from "../domain/model.ts";

@@ -1,7 +1,7 @@
 // Creating a group with its initial members (SCIM POST /Groups).
 import { checkId } from "../../domain/directory.ts";
 import { groupEvent, memberParts, type NewEvent } from "../../domain/events.ts";
-import { newId } from "../../domain/ids.ts";
+import { newId } from "../../../platform/ids.ts";
 import { groupFields, type GroupRecord } from "../../domain/resources.ts";
 import type { ResourceContext } from "../resource-context.ts";
 

@@ -1,7 +1,7 @@
 // Creating a user (SCIM POST /Users), relinking a deleted one the IdP provisions again.
 import { checkId } from "../../domain/directory.ts";
 import { userEvent } from "../../domain/events.ts";
-import { newId } from "../../domain/ids.ts";
+import { newId } from "../../../platform/ids.ts";
 import { userFields, type UserRecord } from "../../domain/resources.ts";
 import type { ResourceContext } from "../resource-context.ts";
 
