@@ -49,6 +49,9 @@ if (process.argv[2] === "--server") {
     ROSTER_ROLES: "core,scim,relay",
     ROSTER_USER_TOPIC: userTopic!,
     ROSTER_GROUP_TOPIC: groupTopic!,
+    // State topics of its own: the 100,000-member delete must not fill the broker's defaults.
+    ROSTER_USER_STATE_TOPIC: `${userTopic!}-state`,
+    ROSTER_GROUP_STATE_TOPIC: `${groupTopic!}-state`,
     KAFKA_BROKERS: brokers.join(","),
     KAFKA_TOPIC_PARTITIONS: "3",
     ROSTER_LOG_LEVEL: "warn",

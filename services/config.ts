@@ -147,7 +147,8 @@ function kafkaTopics(env: Env): Pick<Config["kafka"], "userTopic" | "groupTopic"
     ["groupStateTopic", "ROSTER_GROUP_STATE_TOPIC", "roster.directory.groups.state.v1"],
   ] as const;
   const topics = Object.fromEntries(named.map(([key, name, fallback]) => [key, topic(env, name, fallback)])) as Record<(typeof named)[number][0], string>;
-  if (new Set(Object.values(topics)).size !== named.length) throw new ConfigError(`${named.map(([, name]) => name).join(", ")} must name four different topics`);
+  // Kafka refuses a topic whose name differs from another's only by '.' against '_'.
+  if (new Set(Object.values(topics).map((t) => t.replaceAll(".", "_"))).size !== named.length) throw new ConfigError(`${named.map(([, name]) => name).join(", ")} must name four different topics`);
   const formats: Record<string, ValueFormat> = {};
   for (const [key, name] of named) formats[topics[key]] = valueFormat(env, `${name}_FORMAT`);
   return { ...topics, formats };

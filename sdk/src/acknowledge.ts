@@ -35,7 +35,7 @@ export class Acknowledger {
   }
 
   private schedule(): void {
-    if (this.timer !== undefined || this.inflight !== undefined) return;
+    if (this.closed || this.timer !== undefined || this.inflight !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();

@@ -16,9 +16,11 @@ export interface LeaverQuery {
 }
 
 const SAFE_TYPE = /^[a-z_.]+$/;
+const PLACEHOLDER = /^\$\d+$/;
 
 export function publishedLeavers(q: LeaverQuery): string {
   for (const t of [...q.types, q.rolesDroppedType]) if (!SAFE_TYPE.test(t)) throw new Error(`not an event type: ${t.slice(0, 40)}`);
+  for (const p of [q.directory, q.after, q.through ?? "$0"]) if (!PLACEHOLDER.test(p)) throw new Error("leaver query parameters must be placeholders");
   const types = q.types.map((t) => `'${t}'`).join(", ");
   return `(SELECT o.id, o.directory_id, o.subject_id, o.type, p.position, o.occurred_at
        FROM event_positions p JOIN outbox_events o ON o.seq = p.seq

@@ -38,7 +38,11 @@ async function candidates(db: Queryable, pick: string, params: unknown[]): Promi
   return rows.map((r) => ({ ...toStoredEvent(r), cursor: BigInt(r.cursor ?? "0") }));
 }
 
-/** Up to `max` directories with unpublished events (an index skip scan). */
+/**
+ * Up to `max` directories with unpublished events (an index skip scan). A directory whose
+ * only pending rows are parked subjects' is left out: it would take a share of every batch
+ * and fill none of it, slowing every other directory's backlog.
+ */
 export async function backlogDirectories(db: Queryable, max: number): Promise<string[]> {
   const { rows } = await db.query<{ d: string }>(
     `WITH RECURSIVE dirs(d) AS (
@@ -47,7 +51,11 @@ export async function backlogDirectories(db: Queryable, max: number): Promise<st
        SELECT (SELECT q.directory_id FROM outbox_pending q WHERE q.directory_id > dirs.d ORDER BY q.directory_id LIMIT 1)
          FROM dirs WHERE dirs.d IS NOT NULL
      )
-     SELECT d::text FROM dirs WHERE d IS NOT NULL LIMIT $1`,
+     SELECT d::text FROM dirs
+      WHERE d IS NOT NULL
+        AND EXISTS (SELECT 1 FROM outbox_pending q WHERE q.directory_id = dirs.d
+                      AND NOT EXISTS (SELECT 1 FROM relay_parked_subjects p WHERE p.subject_id = q.subject_id))
+      LIMIT $1`,
     [max],
   );
   return rows.map((r) => r.d);

@@ -8,7 +8,7 @@
 // partition before its old ones on another.
 import { Admin, Producer, findErrorBy, stringSerializer, type ClusterMetadata } from "@platformatic/kafka";
 import type { Logger } from "../platform/logger.ts";
-import { PermanentPublishError, type KafkaPublisherOptions, type OutboundMessage, type Publisher } from "./publisher.ts";
+import { PERMANENT_KAFKA_ERRORS, PermanentPublishError, type KafkaPublisherOptions, type OutboundMessage, type Publisher } from "./publisher.ts";
 
 /**
  * Bytes one partition takes in one request: under the broker's default 1 MiB record-batch
@@ -25,7 +25,7 @@ const RECORD_OVERHEAD = 32;
  * The broker's refusals that re-sending the same records cannot cure: the batch (or one
  * record in it) is too large or malformed for this broker or topic.
  */
-const PERMANENT_REFUSALS = ["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_TIMESTAMP"] as const;
+const PERMANENT_REFUSALS = [...PERMANENT_KAFKA_ERRORS];
 
 export interface PlatformaticPublisherOptions extends KafkaPublisherOptions {
   /** Per-partition byte budget of one request (tests lower it to force several requests). */

@@ -31,7 +31,7 @@ export class PermanentPublishError extends Error {
 }
 
 /** Kafka error kinds that refuse a record for what it is: retrying it unchanged cannot help. */
-const PERMANENT_KAFKA_ERRORS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_TIMESTAMP"]);
+export const PERMANENT_KAFKA_ERRORS: ReadonlySet<string> = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_TIMESTAMP"]);
 
 /** The permanent Kafka error kind in a kafkajs error or its causes (retry wrappers), if any. */
 function permanentKafkaError(error: unknown): string | undefined {

@@ -334,6 +334,9 @@ describe("state topics", () => {
           topics.groupState,
           "--directory",
           dir,
+          // No tail of events from before it started: the picture must come from the state topics.
+          "--margin-seconds",
+          "0",
         ],
         { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
       );
@@ -490,6 +493,8 @@ describe("value formats", () => {
 describe("state topic configuration", () => {
   it("refuses a state topic that is also an event topic, a bad topic name or an unknown format", () => {
     expect(() => loadConfig({ ROSTER_USER_STATE_TOPIC: "roster.lifecycle.users.v1" })).toThrow(ConfigError);
+    // Kafka takes "." and "_" as one: these would collide on the broker.
+    expect(() => loadConfig({ ROSTER_USER_STATE_TOPIC: "roster_lifecycle_users_v1" })).toThrow(ConfigError);
     expect(() => loadConfig({ ROSTER_GROUP_STATE_TOPIC: "bad topic/name" })).toThrow(ConfigError);
     expect(() => loadConfig({ ROSTER_USER_STATE_TOPIC: "x".repeat(250) })).toThrow(ConfigError);
     expect(() => loadConfig({ ROSTER_USER_TOPIC_FORMAT: "avro" })).toThrow(/protobuf, json, cloudevents-json/);

@@ -164,6 +164,34 @@ describe("round trips", () => {
   });
 });
 
+describe("a PATCH that waits for the user's lock", () => {
+  it("sees the groups committed while it waited, in its answer and in its event", async () => {
+    const dir = await createScimDirectory(t, ProviderKind.OKTA);
+    const [userId] = await createUsers(dir, 1, "waits");
+    const group = await dir.scim("POST", "/Groups", { schemas: [GROUP_SCHEMA], displayName: "joined while waiting" });
+    const groupId = group.body.id as string;
+    // Another writer holds the user, as a member change does, and adds it to the group.
+    const other = new pg.Client({ connectionString: t.database.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [userId]);
+      await other.query("INSERT INTO memberships (group_id, user_id, directory_id, created_at) VALUES ($1, $2, $3, now())", [groupId, userId, dir.id]);
+      const patched = dir.scim("PATCH", `/Users/${userId}`, patchOp({ op: "replace", path: "displayName", value: "after the wait" }));
+      await new Promise((r) => setTimeout(r, 300));
+      await other.query("COMMIT");
+      const res = await patched;
+      expect(res.status).toBe(200);
+      expect((res.body.groups as Array<{ value: string }> | undefined)?.map((g) => g.value)).toEqual([groupId]);
+    } finally {
+      await other.end();
+    }
+    const last = (await eventsOf(t, userId!)).at(-1)!;
+    expect(last.type).toBe("user.updated");
+    expect((last.payload as { canonical?: { groupIds?: string[] } }).canonical?.groupIds).toEqual([groupId]);
+  });
+});
+
 describe("the deprovisioning brake", () => {
   it("still holds PATCH deactivations once a policy is set in a directory that deactivated without one", async () => {
     const dir = await createScimDirectory(t, ProviderKind.OKTA);

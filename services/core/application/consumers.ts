@@ -37,7 +37,6 @@ export interface ConsumerStore {
   register(spec: ConsumerSpec, startPosition: bigint, now: Date, maxPerScope: number): Promise<Consumer | undefined>;
   get(directoryId: string | undefined, name: string): Promise<Consumer | undefined>;
   list(directoryId: string | undefined, limit: number): Promise<Consumer[]>;
-  kafkaConsumers(limit: number): Promise<Consumer[]>;
   page(afterId: string | undefined, limit: number): Promise<Consumer[]>;
   delete(directoryId: string | undefined, name: string): Promise<boolean>;
   acknowledge(id: string, position: bigint, now: Date, bounds: readonly number[]): Promise<Revocation | undefined>;
@@ -148,29 +147,28 @@ export class ConsumerUseCases {
   }
 
   /**
-   * One round of the periodic check: reads every Kafka consumer's group progress from the
-   * broker (as an acknowledgement), then judges every consumer's leavers against its
-   * objective. A consumer whose group the broker cannot report on is skipped this round.
+   * One round of the periodic check, over every consumer page by page: a Kafka consumer's
+   * group progress is read from the broker (as an acknowledgement; once per group a round),
+   * then each consumer's leavers are judged against its objective. A consumer whose group
+   * the broker cannot report on is still judged, on what it acknowledged before.
    */
   async check(onError: (consumer: Consumer, error: unknown) => void): Promise<void> {
     const read = this.p.groupAppliedThrough?.bind(this.p);
-    if (read) {
-      for (const consumer of await this.p.store.kafkaConsumers(10_000)) {
-        try {
-          // Read before the offsets: an event published after it cannot be taken as applied.
-          const head = await this.p.globalHead();
-          const through = await read(consumer.kafkaGroupId!, head);
-          if (through !== undefined && through > consumer.acknowledgedPosition) await this.record(consumer, through);
-        } catch (error) {
-          onError(consumer, error);
-        }
-      }
-    }
+    // Read before any offsets: an event published after it cannot be taken as applied.
+    const head = read ? await this.p.globalHead() : 0n;
+    const groups = new Map<string, Promise<bigint | undefined>>();
     let after: string | undefined;
     for (;;) {
       const page = await this.p.store.page(after, 500);
       for (const consumer of page) {
         try {
+          const group = consumer.kafkaGroupId;
+          if (read && group) {
+            let through = groups.get(group);
+            if (!through) groups.set(group, (through = read(group, head)));
+            const applied = await through.catch((error: unknown) => (onError(consumer, error), undefined));
+            if (applied !== undefined && applied > consumer.acknowledgedPosition) await this.record(consumer, applied);
+          }
           const judged = await this.p.store.judge(consumer.id, new Date());
           if (!judged) continue;
           if (judged.missed > 0) this.p.observer?.missed(consumer, judged.missed);

@@ -23,14 +23,6 @@ export interface Listed<T> {
   readonly startIndex: number;
 }
 
-export interface Listed<T> {
-  readonly items: T[];
-  readonly total: number;
-  readonly nextPageToken: string;
-  /** 1-based index of the first item (SCIM startIndex). */
-  readonly startIndex: number;
-}
-
 const MAX_FILTER_LENGTH = 4096;
 
 export function tokenString(pageToken: string, field: string): string {

@@ -35,8 +35,8 @@ export const LEAVER_TYPES = ["user.deactivated", "user.deleted"] as const;
 export const ROLES_DROPPED_TYPE = "user.roles_changed";
 
 export const MAX_CONSUMERS_PER_SCOPE = 100;
-export const MIN_OBJECTIVE_SECONDS = 1;
-export const MAX_OBJECTIVE_SECONDS = 604_800;
+const MIN_OBJECTIVE_SECONDS = 1;
+const MAX_OBJECTIVE_SECONDS = 604_800;
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
 const MAX_OWNER = 200;
 // Kafka's own limit on a group id is 249 characters of this alphabet.

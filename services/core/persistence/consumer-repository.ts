@@ -111,12 +111,6 @@ export class ConsumerRepository implements ConsumerStore {
     return rows.map(toConsumer);
   }
 
-  /** Every Kafka consumer, of every scope (the broker poll). */
-  async kafkaConsumers(limit: number): Promise<Consumer[]> {
-    const rows = await this.sql<ConsumerRow>(`SELECT ${COLUMNS} FROM consumers WHERE kafka_group_id IS NOT NULL ORDER BY id LIMIT $1`, [limit]);
-    return rows.map(toConsumer);
-  }
-
   /** Every consumer, a page at a time by id (the objective check). */
   async page(afterId: string | undefined, limit: number): Promise<Consumer[]> {
     const rows = await this.sql<ConsumerRow>(

@@ -168,12 +168,17 @@ export function userRepository(sql: Sql): UserRepository {
       return row && toUser(row);
     },
     async getForUpdateWithGroups(directoryId, id) {
-      // One round trip: the user locked, with its groups (not locked) as of that moment.
-      const [row] = await sql<UserRow & { groups: GroupRow[] }>(
-        `SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
-         FROM users u WHERE u.directory_id = $1 AND u.id = $2 FOR UPDATE OF u`,
-        [directoryId, id],
-      );
+      const withGroups = `SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
+         FROM users u WHERE u.directory_id = $1 AND u.id = $2`;
+      // Uncontended, one round trip: the user locked with its groups. A statement that waits
+      // for the lock would re-read only the locked row, its groups staying as of its start
+      // (a member change committed meanwhile missed), so a held row is locked first, then read.
+      let [row] = await sql<UserRow & { groups: GroupRow[] }>(`${withGroups} FOR UPDATE OF u SKIP LOCKED`, [directoryId, id]);
+      if (!row) {
+        const [locked] = await sql<{ id: string }>(`SELECT id FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE`, [directoryId, id]);
+        if (!locked) return undefined;
+        [row] = await sql<UserRow & { groups: GroupRow[] }>(withGroups, [directoryId, id]);
+      }
       return row && { user: toUser(row), groups: row.groups.map(toGroup) };
     },
     async updateWithEvents(u, events, guard) {

@@ -16,6 +16,7 @@ import { runRevocationWorker } from "../../../sdk/examples/revocation-worker.ts"
 import { testKafkaBrokers, uniqueName } from "../../testing/kafka.ts";
 import { failureOf } from "../../testing/connect.ts";
 import { encodeCursor } from "./event-service.ts";
+import { encodePageToken } from "../domain/paging.ts";
 
 const USER_TOPIC = uniqueName("roster-consumers-users");
 const GROUP_TOPIC = uniqueName("roster-consumers-groups");
@@ -279,6 +280,10 @@ describe("hostile input", () => {
     expect(ahead.code).toBe(Code.OutOfRange);
     expect((await failureOf(sdk.consumers.listUnrevokedUsers({ directoryId, name: "ok", pageSize: 1001 }))).code).toBe(Code.InvalidArgument);
     expect((await failureOf(sdk.consumers.listUnrevokedUsers({ directoryId, name: "ok", pageToken: "x".repeat(10_000) }))).code).toBe(Code.InvalidArgument);
+    // Well-formed, but past what a Postgres bigint holds: refused, never a database error.
+    const beyondBigint = encodePageToken({ p: "9999999999999999999" });
+    expect((await failureOf(sdk.consumers.listUnrevokedUsers({ directoryId, name: "ok", pageToken: beyondBigint }))).code).toBe(Code.InvalidArgument);
+    expect((await failureOf(sdk.consumers.acknowledgeEvents({ directoryId, name: "ok", cursor: beyondBigint }))).code).toBe(Code.InvalidArgument);
     // An acknowledgement behind the last one changes nothing.
     const { consumer } = await sdk.consumers.getConsumer({ directoryId, name: "ok" });
     const back = await sdk.consumers.acknowledgeEvents({ directoryId, name: "ok", cursor: encodeCursor(0n) });

@@ -8,9 +8,9 @@ import type { ConsumerObserver, ConsumerUseCases } from "../application/consumer
 import { scopeLabel, type Consumer } from "../domain/consumers.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { InvalidInputError } from "../domain/errors.ts";
-import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
+import { checkPageSize } from "../domain/paging.ts";
 import type { EventLog } from "../../event-log/index.ts";
-import { cursorAhead, decodeCursor } from "./event-service.ts";
+import { cursorAhead, decodeCursor, encodeCursor } from "./event-service.ts";
 
 export interface ConsumerServiceDeps {
   readonly consumers: ConsumerUseCases;
@@ -34,13 +34,6 @@ export function consumerToPb(c: Consumer): PbConsumer {
     createTime: timestampFromDate(c.createdAt),
     updateTime: timestampFromDate(c.updatedAt),
   });
-}
-
-function afterOf(token: string): bigint {
-  if (token === "") return 0n;
-  const p = decodePageToken(token).p;
-  if (typeof p !== "string" || !/^\d{1,19}$/.test(p)) throw new InvalidInputError("invalidValue", "page_token is not one this service issued");
-  return BigInt(p);
 }
 
 export function consumerServiceImpl(deps: ConsumerServiceDeps): ServiceImpl<typeof ConsumerService> {
@@ -70,7 +63,7 @@ export function consumerServiceImpl(deps: ConsumerServiceDeps): ServiceImpl<type
     },
     async listUnrevokedUsers(req) {
       const limit = checkPageSize(req.pageSize, 100, 1000);
-      const users = await consumers.unrevoked(req.directoryId, req.name, { all: req.includeWithinObjective, after: afterOf(req.pageToken), limit });
+      const users = await consumers.unrevoked(req.directoryId, req.name, { all: req.includeWithinObjective, after: decodeCursor(req.pageToken, "page_token"), limit });
       const last = users.length === limit ? users[users.length - 1] : undefined;
       return {
         users: users.map((u) =>
@@ -85,7 +78,7 @@ export function consumerServiceImpl(deps: ConsumerServiceDeps): ServiceImpl<type
             overdue: u.overdue,
           }),
         ),
-        nextPageToken: last ? encodePageToken({ p: last.position.toString() }) : "",
+        nextPageToken: last ? encodeCursor(last.position) : "",
       };
     },
   };

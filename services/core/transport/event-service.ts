@@ -30,15 +30,19 @@ export function encodeCursor(position: bigint): string {
   return encodePageToken({ p: position.toString() });
 }
 
-export function decodeCursor(cursor: string): bigint {
+const MAX_POSITION = 2n ** 63n - 1n; // positions are Postgres bigints
+
+/** A position token (`field` names it in the refusal): "" is the start. */
+export function decodeCursor(cursor: string, field = "cursor"): bigint {
   if (cursor === "") return 0n;
+  const refused = () => new InvalidInputError("invalidValue", `${field} is not one this service issued`);
   let raw: unknown;
   try {
     raw = decodePageToken(cursor).p;
   } catch {
-    throw new InvalidInputError("invalidValue", "cursor is not one this service issued");
+    throw refused();
   }
-  if (typeof raw !== "string" || !/^\d{1,19}$/.test(raw)) throw new InvalidInputError("invalidValue", "cursor is not one this service issued");
+  if (typeof raw !== "string" || !/^\d{1,19}$/.test(raw) || BigInt(raw) > MAX_POSITION) throw refused();
   return BigInt(raw);
 }
 
