@@ -18,7 +18,9 @@
 //
 // Figures: writes per second with 16 concurrent keep-alive connections; p50/p99 latency at
 // a steady open-loop 25 requests/s; the Roster/baseline throughput ratio (target >= 0.6);
-// p99 at 25 req/s (creates: target < 50 ms); and the peak RSS (VmHWM) of each server process.
+// p99 at 25 req/s (creates: target < 50 ms); the CPU each request cost the server process and
+// the local Postgres server (from /proc, during the throughput rounds); and the peak RSS
+// (VmHWM) of each server process.
 //
 // Environment: ROSTER_TEST_DATABASE_URL (the Postgres server, default local trust auth),
 // BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
@@ -33,7 +35,7 @@ import path from "node:path";
 import { createRosterClients } from "../sdk/src/index.ts";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { createTestDatabase, queryDatabase } from "../services/testing/database.ts";
-import { fmt, median, percentile, ROOT, spawnUntil, stop } from "./support.ts";
+import { cpuMeter, fmt, median, percentile, ROOT, spawnUntil, stop } from "./support.ts";
 
 const CONCURRENCY = 16;
 const STEADY_RATE = 25;
@@ -136,7 +138,7 @@ function send(target: Target, agent: http.Agent, call: Call = target.next()): Pr
 }
 
 /** Closed loop: CONCURRENCY workers, each sending its next request when the last answered. */
-async function throughput(target: Target, seconds: number): Promise<{ perSecond: number; errors: number }> {
+async function throughput(target: Target, seconds: number): Promise<{ perSecond: number; ok: number; errors: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = performance.now() + seconds * 1000;
   let ok = 0;
@@ -153,7 +155,7 @@ async function throughput(target: Target, seconds: number): Promise<{ perSecond:
   );
   const elapsed = (performance.now() - started) / 1000;
   agent.destroy();
-  return { perSecond: ok / elapsed, errors };
+  return { perSecond: ok / elapsed, ok, errors };
 }
 
 /** Open loop: one request every 1/rate s whatever the answers do; latencies of all of them. */
@@ -275,13 +277,20 @@ async function main(): Promise<void> {
     for (const target of targets) await throughput(target, 2);
 
     const rps: Record<string, number[]> = { roster: [], baseline: [] };
+    // CPU per answered request during the throughput rounds, µs: the server's, and Postgres'.
+    const serverCpu: Record<string, number[]> = { roster: [], baseline: [] };
+    const postgresCpu: Record<string, number[]> = { roster: [], baseline: [] };
     const errors: Record<string, number> = { roster: 0, baseline: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which goes first.
       const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) {
+        const meter = await cpuMeter(target.child.pid);
         const r = await throughput(target, THROUGHPUT_SECONDS);
+        const cpu = await meter();
         rps[target.name]!.push(r.perSecond);
+        if (cpu.server !== undefined && r.ok > 0) serverCpu[target.name]!.push((cpu.server / r.ok) * 1e6);
+        if (cpu.postgres !== undefined && r.ok > 0) postgresCpu[target.name]!.push((cpu.postgres / r.ok) * 1e6);
         errors[target.name]! += r.errors;
       }
       process.stdout.write(`throughput round ${round + 1}/${ROUNDS}: roster ${fmt(rps.roster!.at(-1))}/s, baseline ${fmt(rps.baseline!.at(-1))}/s\n`);
@@ -310,6 +319,7 @@ async function main(): Promise<void> {
     const baselineRps = median(rps.baseline!);
     const ratio = rosterRps / baselineRps;
     const rosterP99 = median(p99s.roster!);
+    const cpuPerRequest = (name: string) => median(serverCpu[name]!) + median(postgresCpu[name]!);
     const [count] = await queryDatabase<{ n: string }>(database.url, SCENARIO === "create" ? "SELECT count(*) AS n FROM users" : "SELECT count(*) AS n FROM users WHERE NOT active");
     const written = count?.n ?? "0";
     // Group members are users of their own, seeded for it.
@@ -325,10 +335,13 @@ async function main(): Promise<void> {
       `p50 ms at ${STEADY_RATE}/s            ${fmt(median(p50s.roster!)).padStart(8)}    ${fmt(median(p50s.baseline!)).padStart(8)}`,
       `p99 ms at ${STEADY_RATE}/s            ${fmt(rosterP99).padStart(8)}    ${fmt(median(p99s.baseline!)).padStart(8)}`,
       `p99 ms at ${STEADY_RATE}/s, pooled    ${fmt(percentile(all.roster!, 99)).padStart(8)}    ${fmt(percentile(all.baseline!, 99)).padStart(8)}`,
+      `server CPU µs/request     ${fmt(median(serverCpu.roster!), 0).padStart(8)}    ${fmt(median(serverCpu.baseline!), 0).padStart(8)}`,
+      `Postgres CPU µs/request   ${fmt(median(postgresCpu.roster!), 0).padStart(8)}    ${fmt(median(postgresCpu.baseline!), 0).padStart(8)}`,
       `peak RSS MiB              ${fmt(rosterRss).padStart(8)}    ${fmt(baselineRss).padStart(8)}`,
       `non-${expected(SCENARIO === "create" ? "POST" : "PATCH")} answers           ${String(errors.roster).padStart(8)}    ${String(errors.baseline).padStart(8)}`,
       "",
       `throughput ratio roster/baseline: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? "OK" : "MISSED"}`,
+      `CPU per request (server + Postgres), baseline/roster: ${fmt(cpuPerRequest("baseline") / cpuPerRequest("roster"), 2)} (on a machine whose cores are all busy, the throughput ratio it predicts)`,
       SCENARIO === "create"
         ? `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms (target < ${TARGET_P99_MS} ms) ${rosterP99 < TARGET_P99_MS ? "OK" : "MISSED"}`
         : `roster p99 at ${STEADY_RATE}/s: ${fmt(rosterP99)} ms`,

@@ -1,5 +1,6 @@
 // Helpers shared by the benchmarks: child processes and the statistics they print.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
@@ -50,3 +51,54 @@ export const percentile = (xs: readonly number[], p: number) => {
 };
 export const fmt = (n: number | undefined, digits = 1) => (n === undefined ? "n/a" : n.toFixed(digits));
 
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used so far; undefined when it is gone or not on Linux. */
+async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start at ") ": utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids of the local Postgres server's processes (its backends included); empty when it runs elsewhere. */
+async function postgresPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc").catch(() => [])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
+    if (comm.trim() === "postgres") pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * CPU seconds used by a server process and by the local Postgres server between start() and
+ * the function start() returns. On a machine whose cores are all busy, CPU per request predicts
+ * throughput better than a rate measured beside other work. A backend that exits in between
+ * is not counted.
+ */
+export async function cpuMeter(pid: number | undefined): Promise<() => Promise<{ server: number | undefined; postgres: number | undefined }>> {
+  const pgPids = await postgresPids();
+  const before = new Map<number, number | undefined>();
+  for (const p of pgPids) before.set(p, await cpuSeconds(p));
+  const serverBefore = pid === undefined ? undefined : await cpuSeconds(pid);
+  return async () => {
+    const serverAfter = pid === undefined ? undefined : await cpuSeconds(pid);
+    let postgres = 0;
+    for (const p of pgPids) {
+      const [a, b] = [before.get(p), await cpuSeconds(p)];
+      if (a !== undefined && b !== undefined) postgres += b - a;
+    }
+    return {
+      server: serverBefore === undefined || serverAfter === undefined ? undefined : serverAfter - serverBefore,
+      postgres: pgPids.length === 0 ? undefined : postgres,
+    };
+  };
+}

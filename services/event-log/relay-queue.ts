@@ -41,7 +41,9 @@ async function candidates(db: Queryable, pick: string, params: unknown[]): Promi
 /**
  * Up to `max` directories with unpublished events (an index skip scan). A directory whose
  * only pending rows are parked subjects' is left out: it would take a share of every batch
- * and fill none of it, slowing every other directory's backlog.
+ * and fill none of it, slowing every other directory's backlog. That check probes each
+ * directory's rows in index order and stops at the first unparked one (a LATERAL with LIMIT):
+ * as an EXISTS, the planner joined every pending row against the parked subjects instead.
  */
 export async function backlogDirectories(db: Queryable, max: number): Promise<string[]> {
   const { rows } = await db.query<{ d: string }>(
@@ -52,9 +54,10 @@ export async function backlogDirectories(db: Queryable, max: number): Promise<st
          FROM dirs WHERE dirs.d IS NOT NULL
      )
      SELECT d::text FROM dirs
+      CROSS JOIN LATERAL (SELECT 1 FROM outbox_pending q WHERE q.directory_id = dirs.d
+                            AND NOT EXISTS (SELECT 1 FROM relay_parked_subjects p WHERE p.subject_id = q.subject_id)
+                          LIMIT 1) AS unparked
       WHERE d IS NOT NULL
-        AND EXISTS (SELECT 1 FROM outbox_pending q WHERE q.directory_id = dirs.d
-                      AND NOT EXISTS (SELECT 1 FROM relay_parked_subjects p WHERE p.subject_id = q.subject_id))
       LIMIT $1`,
     [max],
   );

@@ -8,6 +8,7 @@ import { MikroORM } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import { allEntities } from "./entities.ts";
 import { migrations } from "./migrations/index.ts";
+import { PreparingClient } from "../../platform/sql.ts";
 
 export interface EmbeddedPostgresHandle {
   readonly url: string;
@@ -80,7 +81,7 @@ export async function openOrm(databaseUrl: string, options: OrmOptions = {}): Pr
     extensions: [Migrator],
     migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true, snapshot: false },
     pool: { max: options.poolMax ?? 20 },
-    ...(options.connectTimeoutMs === undefined ? {} : { driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs } }),
+    driverOptions: { Client: PreparingClient, ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }) },
     debug: false,
   });
 }

@@ -13,7 +13,7 @@ import type { NewEvent } from "../domain/events.ts";
 import type { AttrRef } from "../../platform/scim/ast.ts";
 import type { ResourceType } from "../../platform/scim/schema.ts";
 import { compileFilter, compileSortKey } from "./scim-filter-sql.ts";
-import { isForeignKeyViolation, isUniqueViolation, toDate, toOptionalDate, type Sql } from "../../platform/sql.ts";
+import { isForeignKeyViolation, isUniqueViolation, prepared, toDate, toOptionalDate, type Sql } from "../../platform/sql.ts";
 
 interface UserRow {
   id: string;
@@ -127,6 +127,57 @@ async function guarded<T>(u: UserRecord, write: () => Promise<T>): Promise<T> {
   }
 }
 
+const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at";
+const EVENT_UNNEST = (n: number) =>
+  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[])`;
+
+const USER_WITH_GROUPS = prepared(`SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
+   FROM users u WHERE u.directory_id = $1 AND u.id = $2`);
+const USER_WITH_GROUPS_SKIP_LOCKED = prepared(`${USER_WITH_GROUPS} FOR UPDATE OF u SKIP LOCKED`);
+const LOCK_USER = prepared("SELECT id FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE");
+
+/**
+ * A new user and its events, unless a tombstone holds its externalId. $21: the mapping
+ * version the events' canonical users assume (NULL: no check). Two index probes, in the
+ * same snapshot as the insert.
+ */
+const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
+   INSERT INTO users (${USER_COLUMNS})
+   SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+   WHERE ($4::text IS NULL OR NOT EXISTS (
+     SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL))
+   AND ($21::bigint IS NULL OR (
+     coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+     AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
+   RETURNING id
+ ), logged AS (
+   INSERT INTO outbox_events (${EVENT_COLUMNS})
+   SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM inserted)
+ )
+ SELECT count(*) AS n FROM inserted`);
+
+/**
+ * A user's update and its events in one statement, written only while the guards hold: the
+ * mapping at $21 with no remap running (NULL: no check), and with $22, no deprovisioning
+ * brake on for the directory.
+ */
+const UPDATE_USER_WITH_EVENTS = prepared(`WITH guard AS (
+   SELECT ($21::bigint IS NULL OR (
+            coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+            AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
+          (NOT $22::boolean OR NOT EXISTS (
+            SELECT 1 FROM deprovisioning_brakes WHERE directory_id = $2 AND mode <> 'off')) AS brake_ok
+ ), updated AS (
+   UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
+     version = $9, created_at = $10, updated_at = $11, deleted_at = $12
+   WHERE id = $1 AND (SELECT mapping_ok AND brake_ok FROM guard)
+   RETURNING id
+ ), logged AS (
+   INSERT INTO outbox_events (${EVENT_COLUMNS})
+   SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
+ )
+ SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`);
+
 export function userRepository(sql: Sql): UserRepository {
   const select = "SELECT * FROM users WHERE directory_id = $1 AND id = $2";
   return {
@@ -136,27 +187,7 @@ export function userRepository(sql: Sql): UserRepository {
       );
     },
     async insertUnlessTombstoned(u, events, mappingVersion) {
-      // $21: the mapping version the events' canonical users assume (NULL: no check). Two
-      // index probes, in the same snapshot as the insert.
-      const rows = await guarded(u, () =>
-        sql<{ n: string }>(
-          `WITH inserted AS (
-             INSERT INTO users (${USER_COLUMNS})
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-             WHERE ($4::text IS NULL OR NOT EXISTS (
-               SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL))
-             AND ($21::bigint IS NULL OR (
-               coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
-               AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
-             RETURNING id
-           ), logged AS (
-             INSERT INTO outbox_events (${EVENT_COLUMNS})
-             SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM inserted)
-           )
-           SELECT count(*) AS n FROM inserted`,
-          [...userParams(u), ...eventParams(events), mappingVersion ?? null],
-        ),
-      );
+      const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events), mappingVersion ?? null]));
       return Number(rows[0]?.n ?? 0) === 1;
     },
     async get(directoryId, id) {
@@ -168,43 +199,20 @@ export function userRepository(sql: Sql): UserRepository {
       return row && toUser(row);
     },
     async getForUpdateWithGroups(directoryId, id) {
-      const withGroups = `SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
-         FROM users u WHERE u.directory_id = $1 AND u.id = $2`;
       // Uncontended, one round trip: the user locked with its groups. A statement that waits
       // for the lock would re-read only the locked row, its groups staying as of its start
       // (a member change committed meanwhile missed), so a held row is locked first, then read.
-      let [row] = await sql<UserRow & { groups: GroupRow[] }>(`${withGroups} FOR UPDATE OF u SKIP LOCKED`, [directoryId, id]);
+      let [row] = await sql<UserRow & { groups: GroupRow[] }>(USER_WITH_GROUPS_SKIP_LOCKED, [directoryId, id]);
       if (!row) {
-        const [locked] = await sql<{ id: string }>(`SELECT id FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE`, [directoryId, id]);
+        const [locked] = await sql<{ id: string }>(LOCK_USER, [directoryId, id]);
         if (!locked) return undefined;
-        [row] = await sql<UserRow & { groups: GroupRow[] }>(withGroups, [directoryId, id]);
+        [row] = await sql<UserRow & { groups: GroupRow[] }>(USER_WITH_GROUPS, [directoryId, id]);
       }
       return row && { user: toUser(row), groups: row.groups.map(toGroup) };
     },
     async updateWithEvents(u, events, guard) {
-      // As insertUnlessTombstoned: the update and its events in one statement, written only
-      // while the guards hold: the mapping at $21 with no remap running (NULL: no check), and
-      // with $22, no deprovisioning brake on for the directory.
       const [row] = await guarded(u, () =>
-        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(
-          `WITH guard AS (
-             SELECT ($21::bigint IS NULL OR (
-                      coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
-                      AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
-                    (NOT $22::boolean OR NOT EXISTS (
-                      SELECT 1 FROM deprovisioning_brakes WHERE directory_id = $2 AND mode <> 'off')) AS brake_ok
-           ), updated AS (
-             UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
-               version = $9, created_at = $10, updated_at = $11, deleted_at = $12
-             WHERE id = $1 AND (SELECT mapping_ok AND brake_ok FROM guard)
-             RETURNING id
-           ), logged AS (
-             INSERT INTO outbox_events (${EVENT_COLUMNS})
-             SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
-           )
-           SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`,
-          [...userParams(u), ...eventParams(events), guard.mappingVersion ?? null, guard.brakeOff],
-        ),
+        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events), guard.mappingVersion ?? null, guard.brakeOff]),
       );
       if (Number(row?.n ?? 0) === 1) return "written";
       return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
@@ -350,10 +358,6 @@ export function membershipRepository(sql: Sql): MembershipRepository {
 }
 
 /** The columns and unnest() parameters that insert events, shared by every writer of them. */
-const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at";
-const EVENT_UNNEST = (n: number) =>
-  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[])`;
-
 function eventParams(events: readonly NewEvent[]): unknown[] {
   return [
     events.map((e) => e.id),

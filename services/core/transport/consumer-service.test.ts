@@ -328,11 +328,15 @@ describe("at scale", () => {
     const client = new pg.Client({ connectionString: t.database.url });
     await client.connect();
     let base: bigint;
+    let writtenAt: number;
     try {
       await client.query("BEGIN");
       await client.query("SELECT 1 FROM relay_leases FOR UPDATE");
       const { rows } = await client.query<{ head: string }>("SELECT GREATEST((SELECT max(position) FROM relay_leases), (SELECT max(position) FROM event_positions), 0)::text AS head");
       base = BigInt(rows[0]!.head);
+      // now() is the transaction's start: every event occurred 0..119 s before it.
+      const { rows: [start] } = await client.query<{ ms: string }>("SELECT (extract(epoch FROM now()) * 1000)::text AS ms");
+      writtenAt = Number(start!.ms);
       await client.query(
         `WITH added AS (
            INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
@@ -360,14 +364,19 @@ describe("at scale", () => {
     expect(overdue.users.every((u) => u.overdue && u.waitingSeconds > 60)).toBe(true);
 
     const started = performance.now();
+    const ackStart = Date.now();
     const ack = await sdk.consumers.acknowledgeEvents({ directoryId, name: "bulk", cursor: encodeCursor(base + 100_000n) });
+    const ackEnd = Date.now();
     const ms = performance.now() - started;
     console.log(`one acknowledgement revoking 100,000 leavers: ${ms.toFixed(0)} ms`);
     expect(ack.revokedUsers).toBe(100_000n);
     expect(ack.consumer?.revokedUsers).toBe(100_000n);
-    // Latencies 0..119 s against a 60 s objective: those over it missed.
-    expect(Number(ack.consumer?.objectiveMissedUsers)).toBeGreaterThan(40_000);
-    expect(Number(ack.consumer?.objectiveMissedUsers)).toBeLessThan(55_000);
+    // Latencies (0..119 s) + the seconds since the write, against a 60 s objective: an event
+    // misses when its age at the acknowledgement passes 60 s, so the share that missed grows
+    // with how long the steps above took (on a loaded machine, several seconds).
+    const missedShare = (elapsedMs: number) => Math.min(1, Math.max(0, (60 + elapsedMs / 1000) / 120));
+    expect(Number(ack.consumer?.objectiveMissedUsers)).toBeGreaterThanOrEqual(Math.floor(100_000 * missedShare(ackStart - writtenAt! - 1_000)));
+    expect(Number(ack.consumer?.objectiveMissedUsers)).toBeLessThanOrEqual(Math.ceil(100_000 * missedShare(ackEnd - writtenAt! + 1_000)));
     expect(ms).toBeLessThan(20_000);
     const text = await metrics();
     expect(metric(text, "roster_consumer_revocation_seconds_count", `directory="${directoryId}",consumer="bulk"`)).toBe(100_000);
