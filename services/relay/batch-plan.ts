@@ -14,14 +14,30 @@ const MAX_FAIR_DIRECTORIES = 32;
  * it; with many, plain outbox order, which starves none), with their subject's cursor. When
  * every event of that window belongs to a held subject (its next sequence lies further on),
  * the window moves to those subjects' events in sequence order, so the relay cannot stall.
- * `exclude`: the rows of the batch being marked.
+ * `exclude`: the rows of the batch being marked. `more`: whether more rows were waiting
+ * beyond what was read.
  */
-export async function nextCandidates(db: Queryable, batchSize: number, exclude: readonly string[]): Promise<Candidate[]> {
+export async function nextCandidates(db: Queryable, batchSize: number, exclude: readonly string[]): Promise<{ rows: Candidate[]; more: boolean }> {
   const dirs = await backlogDirectories(db, MAX_FAIR_DIRECTORIES + 1);
   const fair = dirs.length > 1 && dirs.length <= MAX_FAIR_DIRECTORIES;
-  const rows = fair ? await oldestUnpublished(db, Math.ceil(batchSize / dirs.length), exclude, dirs) : await oldestUnpublished(db, batchSize, exclude);
-  if (rows.length === 0 || planBatch(rows, 1).batch.length > 0) return rows;
-  return subjectsUnpublished(db, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude);
+  const share = fair ? Math.ceil(batchSize / dirs.length) : batchSize;
+  const rows = fair ? await oldestUnpublished(db, share, exclude, dirs) : await oldestUnpublished(db, batchSize, exclude);
+  // A full share means that directory has more waiting: the batch may be short (the other
+  // directories had little), yet the relay should not sleep before the next one.
+  const more = fair ? fullShare(rows, share) : rows.length === batchSize;
+  if (rows.length === 0 || planBatch(rows, 1).batch.length > 0) return { rows, more };
+  return { rows: await subjectsUnpublished(db, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude), more };
+}
+
+/** Whether some directory has `share` rows among these. */
+function fullShare(rows: readonly Candidate[], share: number): boolean {
+  const counts = new Map<string, number>();
+  for (const r of rows) {
+    const n = (counts.get(r.directoryId) ?? 0) + 1;
+    if (n >= share) return true;
+    counts.set(r.directoryId, n);
+  }
+  return false;
 }
 
 /**

@@ -81,6 +81,8 @@ export interface RelayMetrics {
 export interface StepResult {
   readonly published: number;
   readonly held: number;
+  /** More events were waiting: the run loop goes on without sleeping. */
+  readonly more: boolean;
   /** True when the batch was refused because this relay no longer holds the lease. */
   readonly fenced: boolean;
 }
@@ -93,6 +95,8 @@ interface Prepared {
   readonly base: bigint;
   readonly batch: StoredEvent[];
   readonly held: number;
+  /** More events were waiting beyond this batch. */
+  readonly more: boolean;
 }
 
 class BrokerError extends Error {}
@@ -194,16 +198,19 @@ export class Relay {
    * per-subject last sequences of batches sent but not yet marked.
    */
   private async prepare(epoch: number, base: bigint, exclude: readonly string[], last: ReadonlyMap<string, bigint> | undefined): Promise<Prepared> {
-    const rows = (await nextCandidates(this.o.pool, this.o.batchSize, exclude)).map((r) => {
+    const candidates = await nextCandidates(this.o.pool, this.o.batchSize, exclude);
+    const rows = candidates.rows.map((r) => {
       const sent = last?.get(r.subjectId);
       return sent !== undefined && sent > r.cursor ? { ...r, cursor: sent } : r;
     });
     const { batch, held } = planBatch(rows, this.o.batchSize);
+    // More waits only if this batch makes progress: held rows alone must not spin the loop.
+    const more = batch.length > 0 && (candidates.more || batch.length === this.o.batchSize);
     batch.forEach((event, i) => {
       const position = base + BigInt(i) + 1n;
       this.encoded.set(event, { position, messages: outboundMessages(event, this.o.toEvent(event, position), this.o) });
     });
-    return { epoch, base, batch, held };
+    return { epoch, base, batch, held, more };
   }
 
   /**
@@ -218,17 +225,17 @@ export class Relay {
     this.prepared = undefined;
     if (!this.isLeader) {
       await this.settle().catch(() => {});
-      return { published: 0, held: 0, fenced: true };
+      return { published: 0, held: 0, more: false, fenced: true };
     }
     const epoch = this.lease.epoch;
     const prior = this.marker.pending;
     const base = prior ? prior.nextBase : this.lease.position;
     // Read ahead under this lease term, after exactly what was sent since: still valid.
-    const { batch, held } = ahead?.epoch === epoch && ahead.base === base ? ahead : await this.prepare(epoch, base, prior?.seqs ?? [], prior?.last);
+    const { batch, held, more } = ahead?.epoch === epoch && ahead.base === base ? ahead : await this.prepare(epoch, base, prior?.seqs ?? [], prior?.last);
     this.m.heldSubjects = held;
     if (batch.length === 0) {
       const ok = await this.settle();
-      return { published: 0, held, fenced: !ok };
+      return { published: 0, held, more: false, fenced: !ok };
     }
     await this.o.beforePublish?.(batch);
     // The lease may have lapsed while we read (or were paused): publish nothing then.
@@ -236,13 +243,13 @@ export class Relay {
       await this.settle().catch(() => {});
       this.lease.stepDown("lease deadline passed before publishing");
       this.m.fencedTotal++;
-      return { published: 0, held, fenced: true };
+      return { published: 0, held, more: false, fenced: true };
     }
     const sending = sendBatch({ publisher: this.o.publisher, messages: (event, position) => this.messages(event, position), stillLeader: () => this.lease.holds(epoch) }, batch, base);
-    // A full batch means a backlog: the next one is read and encoded while this one is on the
-    // wire, as if this one were sent whole (it is dropped otherwise).
+    // A backlog: the next batch is read and encoded while this one is on the wire, as if this
+    // one were sent whole (it is dropped otherwise).
     let next: Promise<Prepared | undefined> | undefined;
-    if (pipelined && batch.length === this.o.batchSize) {
+    if (pipelined && more) {
       const last = new Map(prior?.last);
       for (const r of batch) last.set(r.subjectId, r.sequence);
       const exclude = [...(prior?.seqs ?? []), ...batch.map((r) => r.seq.toString())];
@@ -259,7 +266,7 @@ export class Relay {
     const { sent, parked } = outcome;
     const ackedAt = Date.now();
     const prepared = await next;
-    if (!(await this.settle())) return { published: 0, held, fenced: true };
+    if (!(await this.settle())) return { published: 0, held, more: false, fenced: true };
     this.marker.begin(sent, base, epoch, parked, () => {
       this.m.publishedTotal += sent.length;
       this.m.batchesTotal++;
@@ -267,9 +274,9 @@ export class Relay {
       if (parked.length > 0) this.reportParked(parked);
     });
     // Parks are settled at once: the next round must not pick a parked subject's event again.
-    if ((!pipelined || parked.length > 0) && !(await this.settle())) return { published: 0, held, fenced: true };
+    if ((!pipelined || parked.length > 0) && !(await this.settle())) return { published: 0, held, more: false, fenced: true };
     if (prepared && parked.length === 0 && sent.length === batch.length) this.prepared = prepared;
-    return { published: sent.length, held, fenced: false };
+    return { published: sent.length, held, more: more && sent.length > 0, fenced: false };
   }
 
   /** Logs each parked subject once (ids and reason, never the payload). */
@@ -322,7 +329,7 @@ export class Relay {
         const generation = this.o.notifier?.generation;
         const result = await this.step(true);
         backoff = 100;
-        if (result.published < this.o.batchSize) {
+        if (!result.more) {
           await this.settle();
           await this.sleep(this.o.pollIntervalMs, generation);
         }
