@@ -37,6 +37,7 @@ import { Relay } from "../services/relay/relay.ts";
 import { eventToPb } from "../services/core/transport/event-codec.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
+import { seedUserUpdates } from "./support.ts";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
@@ -63,16 +64,7 @@ function publisherFor(client: Client, topic: string, stateTopic?: string): Publi
 /** A fresh backlog of EVENTS unpublished events (EVENTS / 10 users x 10 events each). */
 async function seedBacklog(pool: pg.Pool): Promise<void> {
   await pool.query("TRUNCATE outbox_events, outbox_pending, event_positions, relay_subject_cursors, relay_leases");
-  await pool.query(
-    `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at)
-     SELECT gen_random_uuid(), $1::uuid, 'user', u.id, s.n, 'user.updated',
-            jsonb_build_object('user', jsonb_build_object('id', u.id, 'directoryId', $1::text, 'userName', 'u' || u.i || '@bench.example',
-              'state', 'active', 'active', true, 'version', s.n, 'resource', jsonb_build_object('title', 'Engineer'),
-              'createdAt', now(), 'updatedAt', now(), 'deletedAt', null), 'changedAttributes', jsonb_build_array('title')), now()
-       FROM (SELECT i, gen_random_uuid() AS id FROM generate_series(1, $2::int) i) u, generate_series(1, 10) s(n)
-      ORDER BY s.n, u.i`,
-    [randomUUID(), EVENTS / 10],
-  );
+  await seedUserUpdates((text, params) => pool.query(text, params), randomUUID(), EVENTS / 10);
   await pool.query("VACUUM ANALYZE outbox_events, outbox_pending");
 }
 

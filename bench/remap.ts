@@ -23,6 +23,7 @@ import { ResourceContext } from "../services/core/application/resource-context.t
 import { getUser } from "../services/core/application/users/read.ts";
 import { replaceUser } from "../services/core/application/users/replace.ts";
 import { migrate, openOrm } from "../services/core/persistence/database.ts";
+import { storedEventMessage } from "../services/core/transport/event-codec.ts";
 import { OrmStore } from "../services/core/persistence/store.ts";
 import { mappingRepositories } from "../services/mapping/persistence/mapping-repository.ts";
 import { sqlFor } from "../services/platform/sql.ts";
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
   try {
     await migrate(orm);
     const sql = sqlFor(orm.em.fork());
-    const store = new OrmStore(orm, mappingRepositories);
+    const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
     const directories = new DirectoryUseCases(store);
     const resources = new ResourceContext(store);
     const mapping = createMapping(store, createLogger("silent"), { batchSize: BATCH });

@@ -1,7 +1,10 @@
 // Helpers shared by the benchmarks: child processes and the statistics they print.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import type { NewEvent } from "../services/core/domain/events.ts";
+import { storedEventMessage } from "../services/core/transport/event-codec.ts";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -101,4 +104,42 @@ export async function cpuMeter(pid: number | undefined): Promise<() => Promise<{
       postgres: pgPids.length === 0 ? undefined : postgres,
     };
   };
+}
+
+/**
+ * Writes a backlog of `users` x 10 unpublished `user.updated` events to the outbox as the
+ * service writes them (payload and stored Event message), sequence-major: every user's
+ * first event, then every user's second, and so on. `query` runs one statement.
+ */
+export async function seedUserUpdates(query: (text: string, params: unknown[]) => Promise<unknown>, directoryId: string, users: number): Promise<void> {
+  const now = new Date();
+  const ids = Array.from({ length: users }, () => randomUUID());
+  const rows: Array<{ event: NewEvent; payload: string }> = [];
+  const flush = async () => {
+    await query(
+      `INSERT INTO outbox_events (id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at, event)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bigint[], $6::text[], $7::jsonb[], $8::timestamptz[], $9::bytea[])`,
+      [
+        rows.map((r) => r.event.id),
+        rows.map((r) => r.event.directoryId),
+        rows.map((r) => r.event.subjectType),
+        rows.map((r) => r.event.subjectId),
+        rows.map((r) => r.event.sequence),
+        rows.map((r) => r.event.type),
+        rows.map((r) => r.payload),
+        rows.map((r) => r.event.occurredAt),
+        rows.map((r) => storedEventMessage(r.event, r.payload)),
+      ],
+    );
+    rows.length = 0;
+  };
+  for (let n = 1; n <= 10; n++) {
+    for (const [i, id] of ids.entries()) {
+      const user = { id, directoryId, userName: `u${i + 1}@bench.example`, state: "active", active: true, version: n, resource: { title: "Engineer" }, createdAt: now.toISOString(), updatedAt: now.toISOString(), deletedAt: null };
+      const event: NewEvent = { id: randomUUID(), directoryId, subjectType: "user", subjectId: id, sequence: n, type: "user.updated", occurredAt: now, payload: { user, changedAttributes: ["title"] } };
+      rows.push({ event, payload: JSON.stringify(event.payload) });
+      if (rows.length === 5_000) await flush();
+    }
+  }
+  if (rows.length > 0) await flush();
 }

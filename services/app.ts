@@ -25,7 +25,7 @@ import { ConsumerUseCases } from "./core/application/consumers.ts";
 import { ConsumerRepository } from "./core/persistence/consumer-repository.ts";
 import { KafkaGroupProgress } from "./core/persistence/kafka-group-progress.ts";
 import { metricsObserver } from "./core/transport/consumer-service.ts";
-import { eventToPb } from "./core/transport/event-codec.ts";
+import { eventToPb, storedEventMessage } from "./core/transport/event-codec.ts";
 import { coreInterceptors, coreRoutes, type CoreDeps } from "./core/transport/routes.ts";
 import { inProcessTransport } from "./core/transport/in-process.ts";
 import { EVENTS_CHANNEL, EventLog } from "./event-log/index.ts";
@@ -113,7 +113,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const orm = await openOrm(databaseUrl);
   const applied = await migrate(orm);
   if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
-  const store = new OrmStore(orm, mappingRepositories);
+  const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
   const mapping = createMapping(store, logger, { batchSize: config.remap.batchSize, pauseMs: config.remap.pauseMs });
   const directories = new DirectoryUseCases(store);
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));

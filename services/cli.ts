@@ -84,6 +84,7 @@ interface Session {
 async function withDatabase<T>(config: Config, fn: (session: Session) => Promise<T>): Promise<T> {
   const { migrate, openOrm, startEmbeddedPostgres } = await import("./core/persistence/database.ts");
   const { OrmStore } = await import("./core/persistence/store.ts");
+  const { storedEventMessage } = await import("./core/transport/event-codec.ts");
   const { mappingRepositories } = await import("./mapping/persistence/mapping-repository.ts");
   const { DirectoryUseCases } = await import("./core/application/directories.ts");
   let url = config.databaseUrl;
@@ -108,7 +109,7 @@ async function withDatabase<T>(config: Config, fn: (session: Session) => Promise
   orm ??= await openOrm(url, { poolMax: 2 });
   try {
     const applied = await migrate(orm);
-    const store = new OrmStore(orm, mappingRepositories);
+    const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
     return await fn({ orm, store, url, applied, directories: new DirectoryUseCases(store), config });
   } finally {
     await orm.close();

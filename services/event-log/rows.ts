@@ -2,8 +2,12 @@
 // published event's position lives in event_positions (see migration 0009).
 import type { StoredEvent } from "./stored-event.ts";
 
-/** outbox_events' columns, qualified by `o`; reads add the position from `p` (or NULL). */
-export const OUTBOX_COLUMNS = "o.seq, o.id, o.directory_id, o.subject_type, o.subject_id, o.sequence, o.type, o.payload, o.occurred_at";
+/**
+ * outbox_events' columns, qualified by `o`; reads add the position from `p` (or NULL). The
+ * payload only of a row without its stored Event message: the message says it all.
+ */
+export const OUTBOX_COLUMNS =
+  "o.seq, o.id, o.directory_id, o.subject_type, o.subject_id, o.sequence, o.type, CASE WHEN o.event IS NULL THEN o.payload END AS payload, o.occurred_at, o.event";
 
 export interface EventRow {
   seq: string;
@@ -13,9 +17,10 @@ export interface EventRow {
   subject_id: string;
   sequence: string;
   type: string;
-  payload: Record<string, unknown>;
+  payload: Record<string, unknown> | null;
   occurred_at: Date;
   position: string | null;
+  event: Uint8Array | null;
 }
 
 export function toStoredEvent(r: EventRow): StoredEvent {
@@ -30,6 +35,7 @@ export function toStoredEvent(r: EventRow): StoredEvent {
     payload: r.payload,
     occurredAt: r.occurred_at,
     position: r.position === null ? null : BigInt(r.position),
+    event: r.event,
   };
 }
 

@@ -19,10 +19,39 @@ export interface StoredEvent {
   readonly subjectId: string;
   readonly sequence: bigint;
   readonly type: string;
-  readonly payload: Record<string, unknown>;
+  /** The payload JSON the use case wrote; read only for a row without `event`. */
+  readonly payload: Record<string, unknown> | null;
   readonly occurredAt: Date;
   /** Null until published. */
   readonly position: bigint | null;
+  /**
+   * The published contract, roster.events.v1.Event, encoded when the change was written
+   * (position 0; see withPosition). Null for rows written before the outbox stored it.
+   */
+  readonly event: Uint8Array | null;
+}
+
+/** Event.position's key in the protobuf wire format: field 8, varint. */
+const POSITION_KEY = (8 << 3) | 0;
+
+/**
+ * A stored Event message with its position set: the field appended to the encoding. A
+ * protobuf parser takes the last value of a non-repeated field, and the stored message has
+ * none (0 is not encoded), so any consumer reads the position; no decoding, no re-encoding.
+ */
+export function withPosition(stored: Uint8Array, position: bigint): Uint8Array {
+  const varint: number[] = [];
+  let v = BigInt.asUintN(64, position);
+  do {
+    const low = Number(v & 0x7fn);
+    v >>= 7n;
+    varint.push(v === 0n ? low : low | 0x80);
+  } while (v !== 0n);
+  const out = new Uint8Array(stored.length + 1 + varint.length);
+  out.set(stored);
+  out[stored.length] = POSITION_KEY;
+  out.set(varint, stored.length + 1);
+  return out;
 }
 
 /** CloudEvents 1.0 binary-mode headers for the Kafka protocol binding. */

@@ -317,7 +317,7 @@ describe("6. resources deeper than their readers accept", () => {
     for (const mapping of [t.client(MappingService), t.client(MappingService, t.adminKey, grpc)]) {
       expect((await mapping.getCanonicalUser({ directoryId: okta.id, userId: id })).user?.id).toBe(id);
     }
-    const [row] = await queryDatabase<{ seq: string; id: string; directory_id: string; subject_type: "user"; subject_id: string; sequence: string; type: string; payload: Record<string, unknown>; occurred_at: Date }>(
+    const [row] = await queryDatabase<{ seq: string; id: string; directory_id: string; subject_type: "user"; subject_id: string; sequence: string; type: string; payload: Record<string, unknown>; occurred_at: Date; event: Buffer | null }>(
       t.database.url,
       `SELECT * FROM outbox_events WHERE subject_id = $1 ORDER BY sequence LIMIT 1`,
       [id],
@@ -333,6 +333,7 @@ describe("6. resources deeper than their readers accept", () => {
       payload: row!.payload,
       occurredAt: row!.occurred_at,
       position: 1n,
+      event: row!.event,
     };
     const value = Buffer.from(encodeEvent(eventToPb(stored)));
     const decoded = decodeLifecycleMessage({ key: Buffer.from(id), value, headers: cloudEventHeaders(stored) });

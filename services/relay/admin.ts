@@ -5,7 +5,7 @@
 // event ids (ce_id) and positions, in sequence order, through the same Publisher and message
 // building, so consumers dedupe them.
 import { EventLog, type Queryable } from "../event-log/index.ts";
-import { eventMessage, type EventEncoder, type LifecycleTopics } from "./outbound.ts";
+import { eventAt, eventMessage, type EventEncoder, type LifecycleTopics } from "./outbound.ts";
 import type { Publisher } from "./publisher.ts";
 
 export { outboxLag, parkedSubjects, unpark } from "../event-log/index.ts";
@@ -50,7 +50,7 @@ export async function replaySubject(db: Queryable, publisher: Publisher, options
     const events = await log.subject(options.directoryId, options.subjectId, after, batchSize);
     if (events.length === 0) break;
     // Events only: an old state re-sent behind a newer one would become the state topic's last word.
-    await publisher.publish(events.map((e) => eventMessage(e, options.toEvent(e, e.position!), options)));
+    await publisher.publish(events.map((e) => eventMessage(e, e.position!, eventAt(e, e.position!, options.toEvent), options)));
     for (const e of events) ids.push(e.id);
     first ??= events[0]!.sequence;
     last = events.at(-1)!.sequence;

@@ -6,12 +6,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Parser, type AsyncAPIDocumentInterface } from "@asyncapi/parser";
+import { fromBinary } from "@bufbuild/protobuf";
 import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { SubjectStateSchema } from "@roster/sdk/gen/roster/events/v1/state_pb.js";
 import { CLOUDEVENTS_TYPE_PREFIX, EVENT_TYPES } from "../../sdk/src/events.ts";
 import { loadConfig, type ValueFormat } from "../config.ts";
-import { eventToPb } from "../core/transport/event-codec.ts";
-import type { StoredEvent } from "../event-log/index.ts";
+import type { NewEvent } from "../core/domain/events.ts";
+import { eventToPb, storedEventMessage } from "../core/transport/event-codec.ts";
+import { withPosition, type StoredEvent } from "../event-log/index.ts";
 import { outboundMessages, type LifecycleTopics } from "./outbound.ts";
 import type { OutboundMessage } from "./publisher.ts";
 
@@ -60,6 +62,7 @@ const row = (subjectType: StoredEvent["subjectType"], type: string, payload: Rec
   payload,
   occurredAt: now,
   position: null,
+  event: null,
 });
 /** One row of every kind the relay meets: a user change, a user deletion, group changes and deletion, a directory event. */
 const ROWS: StoredEvent[] = [
@@ -71,11 +74,31 @@ const ROWS: StoredEvent[] = [
   row("directory", "directory.deprovisioning_alerted", { policy: { mode: "alert" }, reason: "deprovisions" }, 1n),
 ];
 
+/** A row as the outbox stores it since it keeps the Event message (ROWS are rows from before). */
+function withMessage(r: StoredEvent): StoredEvent {
+  const { seq: _seq, position: _position, event: _event, ...fields } = r;
+  return { ...r, event: storedEventMessage({ ...fields, payload: r.payload ?? {}, sequence: Number(r.sequence), type: r.type as NewEvent["type"] }, JSON.stringify(r.payload)) };
+}
+
 function built(format: ValueFormat): OutboundMessage[] {
   const config = loadConfig({});
   const topics: LifecycleTopics = { ...config.kafka, formats: Object.fromEntries(Object.values(CHANNEL_TOPICS).map((k) => [config.kafka[k], format])) };
-  return ROWS.flatMap((r) => outboundMessages(r, eventToPb(r, 7n), topics));
+  return [...ROWS, ...ROWS.map(withMessage)].flatMap((r) => outboundMessages(r, 7n, eventToPb, topics));
 }
+
+describe("the outbox's stored Event message", () => {
+  it("is, with its position, the Event its payload describes, and goes to Kafka as those bytes", () => {
+    const topics = loadConfig({}).kafka;
+    for (const r of ROWS) {
+      const stored = withMessage(r);
+      expect(fromBinary(EventSchema, withPosition(stored.event!, 7n))).toEqual(eventToPb(r, 7n));
+      expect(eventToPb(stored, 7n)).toEqual(eventToPb(r, 7n));
+      expect(fromBinary(EventSchema, withPosition(stored.event!, 2n ** 53n + 1n)).position).toBe(2n ** 53n + 1n);
+      const [sent] = outboundMessages(stored, 7n, () => { throw new Error("a protobuf event is sent as stored, not rebuilt"); }, { ...topics, userStateTopic: undefined, groupStateTopic: undefined });
+      expect(Buffer.from(sent!.value!)).toEqual(Buffer.from(withPosition(stored.event!, 7n)));
+    }
+  });
+});
 
 /** The headers schema with its properties (allOf flattened). */
 function propertiesOf(schema: JsonSchema): Record<string, JsonSchema> {

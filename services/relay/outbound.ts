@@ -5,7 +5,7 @@
 import { create, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { EventSchema, SnapshotUserSchema, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { SubjectStateSchema, type SubjectState } from "@roster/sdk/gen/roster/events/v1/state_pb.js";
-import { cloudEventHeaders, type StoredEvent } from "../event-log/index.ts";
+import { cloudEventHeaders, withPosition, type StoredEvent } from "../event-log/index.ts";
 import type { ValueFormat } from "../config.ts";
 import type { OutboundMessage } from "./publisher.ts";
 
@@ -61,11 +61,22 @@ function encoded(format: ValueFormat, headers: Record<string, string>, binary: (
   return { value: Buffer.from(JSON.stringify(structured)), headers: withType };
 }
 
-/** The event on its event topic (user events on the user topic; group and directory events on the group topic). */
-export function eventMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage {
+/** An outbox row's Event at a position, built (or decoded) once and only when asked for. */
+export function eventAt(row: StoredEvent, position: bigint, toEvent: EventEncoder): () => Event {
+  let event: Event | undefined;
+  return () => (event ??= toEvent(row, position));
+}
+
+/**
+ * The event on its event topic (user events on the user topic; group and directory events
+ * on the group topic). In protobuf, the message the outbox stored goes out as written, its
+ * position added: decoded only for a JSON format.
+ */
+export function eventMessage(row: StoredEvent, position: bigint, event: () => Event, topics: LifecycleTopics): OutboundMessage {
   const topic = row.subjectType === "user" ? topics.userTopic : topics.groupTopic;
   const format = topics.formats?.[topic] ?? "protobuf";
-  const { value, headers } = encoded(format, cloudEventHeaders(row), () => toBinary(EventSchema, event), () => toJson(EventSchema, event));
+  const binary = () => (row.event ? withPosition(row.event, position) : toBinary(EventSchema, event()));
+  const { value, headers } = encoded(format, cloudEventHeaders(row), binary, () => toJson(EventSchema, event()));
   return { topic, key: row.subjectId, value, headers };
 }
 
@@ -109,10 +120,10 @@ function stateAfter(event: Event): SubjectState | null | undefined {
 }
 
 /** The state record that goes with an event, if its subject has a state topic. */
-function stateMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage | undefined {
+function stateMessage(row: StoredEvent, event: () => Event, topics: LifecycleTopics): OutboundMessage | undefined {
   const topic = row.subjectType === "user" ? topics.userStateTopic : row.subjectType === "group" ? topics.groupStateTopic : undefined;
   if (topic === undefined) return undefined;
-  const state = stateAfter(event);
+  const state = stateAfter(event());
   if (state === undefined) return undefined;
   // The sequence in a header too: a tombstone has no value to carry it.
   const headers: Record<string, string> = { ...cloudEventHeaders(row), ce_type: STATE_TYPES[row.subjectType as "user" | "group"], [STATE_SEQUENCE_HEADER]: row.sequence.toString() };
@@ -126,8 +137,9 @@ function stateMessage(row: StoredEvent, event: Event, topics: LifecycleTopics): 
 }
 
 /** Everything the relay sends for one row, event first: the event, then the state after it. */
-export function outboundMessages(row: StoredEvent, event: Event, topics: LifecycleTopics): OutboundMessage[] {
+export function outboundMessages(row: StoredEvent, position: bigint, toEvent: EventEncoder, topics: LifecycleTopics): OutboundMessage[] {
+  const event = eventAt(row, position, toEvent);
   const state = stateMessage(row, event, topics);
-  const message = eventMessage(row, event, topics);
+  const message = eventMessage(row, position, event, topics);
   return state ? [message, state] : [message];
 }

@@ -330,7 +330,7 @@ describe("relay pitfalls", () => {
 
     // Even a relay that did send (its pause fell between the check and the send) cannot
     // mark: the lease compare-and-set refuses its epoch and its stale cursor.
-    const stale = { seq: 1n, id: randomUUID(), directoryId: dir, subjectType: "user" as const, subjectId: u, sequence: 1n, type: "user.updated", payload: {}, occurredAt: new Date(), position: null };
+    const stale = { seq: 1n, id: randomUUID(), directoryId: dir, subjectType: "user" as const, subjectId: u, sequence: 1n, type: "user.updated", payload: {}, occurredAt: new Date(), position: null, event: null };
     await expect(a.mark([stale], 0n, 1)).rejects.toBeInstanceOf(FencedError);
     const { rows } = await pool.query<{ position: string; epoch: string; holder: string }>("SELECT position, epoch, holder FROM relay_leases");
     expect(rows[0]).toMatchObject({ position: "2", holder: b.holder });

@@ -190,7 +190,7 @@ export class Relay {
   /** The Kafka messages of an event at a position (encoded ahead when it could be). */
   private messages(event: StoredEvent, position: bigint): readonly OutboundMessage[] {
     const ahead = this.encoded.get(event);
-    return ahead?.position === position ? ahead.messages : outboundMessages(event, this.o.toEvent(event, position), this.o);
+    return ahead?.position === position ? ahead.messages : outboundMessages(event, position, this.o.toEvent, this.o);
   }
 
   /**
@@ -208,7 +208,7 @@ export class Relay {
     const more = batch.length > 0 && (candidates.more || batch.length === this.o.batchSize);
     batch.forEach((event, i) => {
       const position = base + BigInt(i) + 1n;
-      this.encoded.set(event, { position, messages: outboundMessages(event, this.o.toEvent(event, position), this.o) });
+      this.encoded.set(event, { position, messages: outboundMessages(event, position, this.o.toEvent, this.o) });
     });
     return { epoch, base, batch, held, more };
   }

@@ -318,6 +318,7 @@ describe("cli and event", () => {
       payload: row!.payload as Record<string, unknown>,
       occurredAt: row!.occurred_at as Date,
       position: null,
+      event: null,
     };
     const event = eventToPb(stored);
     expect(event.subjectType).toBe(SubjectType.DIRECTORY);

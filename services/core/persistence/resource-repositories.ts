@@ -127,9 +127,17 @@ async function guarded<T>(u: UserRecord, write: () => Promise<T>): Promise<T> {
   }
 }
 
-const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at";
+const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at, event";
+/** The 9 parameters from $n on that insert events (see eventParams). */
 const EVENT_UNNEST = (n: number) =>
-  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[])`;
+  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[], $${n + 8}::bytea[])`;
+
+/**
+ * A new event as the published contract (roster.events.v1.Event, position 0), from its
+ * payload as stored (JSON text): what the outbox keeps for the relay and EventService. The
+ * composition root supplies it (the contract's codec lives in the transport layer).
+ */
+export type EncodeEvent = (event: NewEvent, payloadJson: string) => Uint8Array;
 
 const USER_WITH_GROUPS = prepared(`SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
    FROM users u WHERE u.directory_id = $1 AND u.id = $2`);
@@ -137,7 +145,7 @@ const USER_WITH_GROUPS_SKIP_LOCKED = prepared(`${USER_WITH_GROUPS} FOR UPDATE OF
 const LOCK_USER = prepared("SELECT id FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE");
 
 /**
- * A new user and its events, unless a tombstone holds its externalId. $21: the mapping
+ * A new user and its events, unless a tombstone holds its externalId. $22: the mapping
  * version the events' canonical users assume (NULL: no check). Two index probes, in the
  * same snapshot as the insert.
  */
@@ -146,8 +154,8 @@ const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
    WHERE ($4::text IS NULL OR NOT EXISTS (
      SELECT 1 FROM users WHERE directory_id = $2 AND external_id = $4 AND deleted_at IS NOT NULL))
-   AND ($21::bigint IS NULL OR (
-     coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+   AND ($22::bigint IS NULL OR (
+     coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $22::bigint
      AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running')))
    RETURNING id
  ), logged AS (
@@ -158,14 +166,14 @@ const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
 
 /**
  * A user's update and its events in one statement, written only while the guards hold: the
- * mapping at $21 with no remap running (NULL: no check), and with $22, no deprovisioning
+ * mapping at $22 with no remap running (NULL: no check), and with $23, no deprovisioning
  * brake on for the directory.
  */
 const UPDATE_USER_WITH_EVENTS = prepared(`WITH guard AS (
-   SELECT ($21::bigint IS NULL OR (
-            coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $21::bigint
+   SELECT ($22::bigint IS NULL OR (
+            coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $22::bigint
             AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
-          (NOT $22::boolean OR NOT EXISTS (
+          (NOT $23::boolean OR NOT EXISTS (
             SELECT 1 FROM deprovisioning_brakes WHERE directory_id = $2 AND mode <> 'off')) AS brake_ok
  ), updated AS (
    UPDATE users SET user_name = $3, external_id = $4, active = $5, state = $6, display_name = $7, resource = $8,
@@ -178,7 +186,7 @@ const UPDATE_USER_WITH_EVENTS = prepared(`WITH guard AS (
  )
  SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`);
 
-export function userRepository(sql: Sql): UserRepository {
+export function userRepository(sql: Sql, encode: EncodeEvent): UserRepository {
   const select = "SELECT * FROM users WHERE directory_id = $1 AND id = $2";
   return {
     async insert(u) {
@@ -187,7 +195,7 @@ export function userRepository(sql: Sql): UserRepository {
       );
     },
     async insertUnlessTombstoned(u, events, mappingVersion) {
-      const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events), mappingVersion ?? null]));
+      const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events, encode), mappingVersion ?? null]));
       return Number(rows[0]?.n ?? 0) === 1;
     },
     async get(directoryId, id) {
@@ -212,7 +220,7 @@ export function userRepository(sql: Sql): UserRepository {
     },
     async updateWithEvents(u, events, guard) {
       const [row] = await guarded(u, () =>
-        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events), guard.mappingVersion ?? null, guard.brakeOff]),
+        sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS, [...userParams(u), ...eventParams(events, encode), guard.mappingVersion ?? null, guard.brakeOff]),
       );
       if (Number(row?.n ?? 0) === 1) return "written";
       return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
@@ -357,8 +365,9 @@ export function membershipRepository(sql: Sql): MembershipRepository {
   };
 }
 
-/** The columns and unnest() parameters that insert events, shared by every writer of them. */
-function eventParams(events: readonly NewEvent[]): unknown[] {
+/** The unnest() parameters that insert events (EVENT_UNNEST), shared by every writer of them. */
+function eventParams(events: readonly NewEvent[], encode: EncodeEvent): unknown[] {
+  const payloads = events.map((e) => JSON.stringify(e.payload));
   return [
     events.map((e) => e.id),
     events.map((e) => e.directoryId),
@@ -366,17 +375,18 @@ function eventParams(events: readonly NewEvent[]): unknown[] {
     events.map((e) => e.subjectId),
     events.map((e) => e.sequence),
     events.map((e) => e.type),
-    events.map((e) => JSON.stringify(e.payload)),
+    payloads,
     events.map((e) => e.occurredAt),
+    events.map((e, i) => encode(e, payloads[i]!)),
   ];
 }
 
-export function outboxRepository(sql: Sql): OutboxRepository {
+export function outboxRepository(sql: Sql, encode: EncodeEvent): OutboxRepository {
   return {
     async append(events: readonly NewEvent[]) {
       if (events.length === 0) return;
       // One statement for any number of events (a group replace can emit thousands).
-      await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events));
+      await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events, encode));
     },
     async headPosition(directoryId: string) {
       const [row] = await sql<{ p: string }>(

@@ -8,7 +8,7 @@ import type { ApiKey, ApiKeyScope, Directory, DirectoryState, ProviderKind, Scim
 import type { Repositories, Store } from "../application/store.ts";
 import type { Orm } from "./database.ts";
 import { ApiKeyEntity, DirectoryEntity, ScimTokenEntity } from "./entities.ts";
-import { groupRepository, membershipRepository, outboxRepository, userRepository } from "./resource-repositories.ts";
+import { groupRepository, membershipRepository, outboxRepository, userRepository, type EncodeEvent } from "./resource-repositories.ts";
 import { sqlFor, type Sql } from "../../platform/sql.ts";
 import { auditRepository } from "./audit-repository.ts";
 import { brakeRepository } from "./brake-repository.ts";
@@ -52,12 +52,12 @@ function toApiKey(row: Row<typeof ApiKeyEntity>): ApiKey {
   };
 }
 
-function coreRepositories(em: EntityManager, sql: Sql) {
+function coreRepositories(em: EntityManager, sql: Sql, encode: EncodeEvent) {
   return {
-    users: userRepository(sql),
+    users: userRepository(sql, encode),
     groups: groupRepository(sql),
     memberships: membershipRepository(sql),
-    outbox: outboxRepository(sql),
+    outbox: outboxRepository(sql, encode),
     audit: auditRepository(sql),
     brakes: brakeRepository(sql),
     directories: {
@@ -153,16 +153,19 @@ function isDeadlock(error: unknown): boolean {
 export class OrmStore implements Store {
   private readonly orm: Orm;
   private readonly modules: ModuleRepositories;
+  private readonly encode: EncodeEvent;
   private readRepositories: Repositories | undefined;
 
-  constructor(orm: Orm, modules: ModuleRepositories) {
+  /** `encode`: new events as the published contract the outbox stores (see EncodeEvent). */
+  constructor(orm: Orm, modules: ModuleRepositories, encode: EncodeEvent) {
     this.orm = orm;
     this.modules = modules;
+    this.encode = encode;
   }
 
   private repositories(em: EntityManager): Repositories {
     const sql = sqlFor(em);
-    return { ...coreRepositories(em, sql), ...this.modules(sql) };
+    return { ...coreRepositories(em, sql, this.encode), ...this.modules(sql) };
   }
 
   async transact<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {

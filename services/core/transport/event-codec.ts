@@ -2,18 +2,22 @@
 // Kafka and what EventService serves. The payload is the JSON the use case wrote (the
 // subject's new state and what changed); its snapshot goes through the same converters as
 // the directory RPCs, so a consumer sees one User shape everywhere.
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { UserState as PbUserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import * as ev from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { EventSchema, SubjectType, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { AttributeValueSchema, CanonicalUserSchema, StringListSchema, type AttributeValue, type CanonicalUser } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
-import type { StoredEvent } from "../../event-log/index.ts";
+import { withPosition, type StoredEvent } from "../../event-log/index.ts";
 import type { GroupRecord, UserRecord } from "../domain/resources.ts";
+import type { NewEvent } from "../domain/events.ts";
 import { groupToPb, userToPb } from "./convert.ts";
 import { holdDecisionToPb, policyToPb } from "./brake-service.ts";
 
 type Snapshot = Record<string, unknown>;
+
+/** What an Event is built from: an outbox row's fields, stored or about to be. */
+type EventFields = Pick<StoredEvent, "id" | "directoryId" | "subjectType" | "subjectId" | "sequence" | "type" | "payload" | "occurredAt">;
 
 function date(value: unknown): Date {
   return new Date(typeof value === "string" ? value : 0);
@@ -115,8 +119,8 @@ function partOf(p: Record<string, unknown>): { part: number; parts: number } {
   return { part: n(p.part), parts: n(p.parts) };
 }
 
-function payloadOf(row: StoredEvent): Event["payload"] {
-  const p = row.payload;
+function payloadOf(row: EventFields): Event["payload"] {
+  const p = row.payload ?? {};
   if (row.subjectType === "user") {
     const user = userToPb(userFromSnapshot(obj(p.user)));
     const canonical = canonicalFromJson(p.canonical);
@@ -196,8 +200,17 @@ function directoryPayload(type: string, p: Snapshot): Event["payload"] {
 
 const SUBJECT_TYPES = { user: SubjectType.USER, group: SubjectType.GROUP, directory: SubjectType.DIRECTORY } as const;
 
-/** The envelope; `position` overrides the row's (the relay sets it before publication). */
+/**
+ * The Event of an outbox row; `position` overrides the row's (the relay sets it before
+ * publication). The message the outbox stored, with its position; a row written before the
+ * outbox stored messages is built from its payload.
+ */
 export function eventToPb(row: StoredEvent, position: bigint | null = row.position): Event {
+  if (row.event) return fromBinary(EventSchema, withPosition(row.event, position ?? 0n));
+  return eventFromPayload(row, position);
+}
+
+function eventFromPayload(row: EventFields, position: bigint | null): Event {
   return create(EventSchema, {
     id: row.id,
     directoryId: row.directoryId,
@@ -213,4 +226,13 @@ export function eventToPb(row: StoredEvent, position: bigint | null = row.positi
 
 export function encodeEvent(event: Event): Uint8Array {
   return toBinary(EventSchema, event);
+}
+
+/**
+ * A new event as the outbox stores it: the Event message at position 0, built from the
+ * payload as stored (JSON text), so that it says exactly what a row read back would.
+ */
+export function storedEventMessage(event: NewEvent, payloadJson: string): Uint8Array {
+  const payload = JSON.parse(payloadJson) as Record<string, unknown>;
+  return encodeEvent(eventFromPayload({ ...event, sequence: BigInt(event.sequence), payload }, null));
 }

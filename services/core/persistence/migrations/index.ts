@@ -9,6 +9,7 @@ import { Migration0007EventFloors } from "./0007-event-floors.ts";
 import { Migration0008DeprovisioningBrake } from "./0008-deprovisioning-brake.ts";
 import { Migration0009EventPositions } from "./0009-event-positions.ts";
 import { Migration0010Consumers } from "./0010-consumers.ts";
+import { Migration0011OutboxEventMessage } from "./0011-outbox-event-message.ts";
 
 // Applied in this order; never edit a migration once it has shipped, add a new one.
 export const migrations: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrations: MigrationObject[] = [
   { name: "0008-deprovisioning-brake", class: Migration0008DeprovisioningBrake },
   { name: "0009-event-positions", class: Migration0009EventPositions },
   { name: "0010-consumers", class: Migration0010Consumers },
+  { name: "0011-outbox-event-message", class: Migration0011OutboxEventMessage },
 ];
