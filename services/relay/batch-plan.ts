@@ -2,7 +2,8 @@
 // only the unbroken run of sequences after its cursor (a subject whose next sequence is not
 // visible yet is held back); subjects interleaved in outbox order.
 import type { StoredEvent } from "../event-log/index.ts";
-import { backlogDirectories, oldestUnpublished, subjectsUnpublished, type Candidate, type Queryable } from "../event-log/index.ts";
+import type { Sql } from "../platform/sql.ts";
+import { backlogDirectories, oldestUnpublished, subjectsUnpublished, type Candidate } from "../event-log/index.ts";
 
 /** Up to this many directories with a backlog share each batch fairly (see nextCandidates()). */
 const MAX_FAIR_DIRECTORIES = 32;
@@ -16,12 +17,12 @@ const MAX_FAIR_DIRECTORIES = 32;
  * the window moves to those subjects' events in sequence order, so the relay cannot stall.
  * `exclude`: the rows of the batch being marked.
  */
-export async function nextCandidates(db: Queryable, batchSize: number, exclude: readonly string[]): Promise<Candidate[]> {
-  const dirs = await backlogDirectories(db, MAX_FAIR_DIRECTORIES + 1);
+export async function nextCandidates(sql: Sql, batchSize: number, exclude: readonly string[]): Promise<Candidate[]> {
+  const dirs = await backlogDirectories(sql, MAX_FAIR_DIRECTORIES + 1);
   const fair = dirs.length > 1 && dirs.length <= MAX_FAIR_DIRECTORIES;
-  const rows = fair ? await oldestUnpublished(db, Math.ceil(batchSize / dirs.length), exclude, dirs) : await oldestUnpublished(db, batchSize, exclude);
+  const rows = fair ? await oldestUnpublished(sql, Math.ceil(batchSize / dirs.length), exclude, dirs) : await oldestUnpublished(sql, batchSize, exclude);
   if (rows.length === 0 || planBatch(rows, 1).batch.length > 0) return rows;
-  return subjectsUnpublished(db, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude);
+  return subjectsUnpublished(sql, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude);
 }
 
 /**
