@@ -69,6 +69,19 @@ const LAYERS = [
     except: "\\.test\\.ts$|^services/relay/main\\.ts$",
     forbid: [{ target: "^services/(scim|mapping|core)/", message: "no service imports another service's internals" }],
   },
+  {
+    name: "the service",
+    files: "^services/",
+    // Test infrastructure creates and drops databases and inspects them with plain clients;
+    // platform/sql.ts gives the ORM's pool its connection class (named prepared statements).
+    except: "\\.test\\.ts$|^services/testing/|^services/platform/(notifier|sql)\\.ts$",
+    forbid: [
+      {
+        target: "^pg(-[a-z-]+)?(/|$)",
+        message: "MikroORM is the only database access (SQL it cannot say goes through platform/sql.ts); the LISTEN/NOTIFY connection (platform/notifier.ts) is the only raw one",
+      },
+    ],
+  },
 ];
 
 export default tseslint.config(

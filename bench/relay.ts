@@ -20,7 +20,6 @@
 // BENCH_EVENTS (100000), BENCH_BATCH (2000), BENCH_ROUNDS (3; 0 skips the drain),
 // BENCH_LATENCY_SECONDS (20; 0 skips the latency part).
 import { randomUUID } from "node:crypto";
-import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createRosterClients } from "../sdk/src/index.ts";
 import { Kafka, logLevel } from "kafkajs";
@@ -30,9 +29,11 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
-import { migrate, openOrm } from "../services/core/persistence/database.ts";
+import { migrate, openOrm, type Orm } from "../services/core/persistence/database.ts";
+import { sqlFor } from "../services/platform/sql.ts";
 import { kafkaPublisher, type Publisher } from "../services/relay/publisher.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
+import { relayDatabase } from "../services/relay/index.ts";
 import { Relay } from "../services/relay/relay.ts";
 import { eventToPb } from "../services/core/transport/event-codec.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
@@ -62,22 +63,23 @@ function publisherFor(client: Client, topic: string, stateTopic?: string): Publi
 }
 
 /** A fresh backlog of EVENTS unpublished events (EVENTS / 10 users x 10 events each). */
-async function seedBacklog(pool: pg.Pool): Promise<void> {
-  await pool.query("TRUNCATE outbox_events, outbox_pending, event_positions, relay_subject_cursors, relay_leases");
-  await seedUserUpdates((text, params) => pool.query(text, params), randomUUID(), EVENTS / 10);
-  await pool.query("VACUUM ANALYZE outbox_events, outbox_pending");
+async function seedBacklog(orm: Orm): Promise<void> {
+  const sql = sqlFor(orm.em.fork());
+  await sql("TRUNCATE outbox_events, outbox_pending, event_positions, relay_subject_cursors, relay_leases");
+  await seedUserUpdates((text, params) => sql(text, params), randomUUID(), EVENTS / 10);
+  await sql("VACUUM ANALYZE outbox_events, outbox_pending");
 }
 
 /** Seconds the relay takes to publish the whole backlog through `client` (and, `withState`, each event's state too). */
-async function relayDrain(pool: pg.Pool, client: Client, withState = false): Promise<number> {
-  await seedBacklog(pool);
+async function relayDrain(orm: Orm, client: Client, withState = false): Promise<number> {
+  await seedBacklog(orm);
   const topic = uniqueName(`bench-drain-${client}`);
   const stateTopic = withState ? `${topic}-state` : undefined;
   const publisher = publisherFor(client, topic, stateTopic);
   // Connect (and make the topic) before the clock starts, as a running relay has.
   await publisher.publish([{ topic, key: "warm-up", value: new Uint8Array(1), headers: {} }]);
   const relay = new Relay({
-    pool,
+    orm,
     publisher,
     logger,
     toEvent: eventToPb,
@@ -145,21 +147,20 @@ function median(values: number[]): number {
 
 async function drain(): Promise<void> {
   const db = await createTestDatabase();
-  const orm = await openOrm(db.url);
+  // The relay's database as the relay role opens it (its own small pool).
+  const orm = await openOrm(db.url, relayDatabase(logger));
   await migrate(orm);
-  await orm.close();
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   const rates = new Map<string, number[]>();
   const record = (name: string, seconds: number) => rates.set(name, [...(rates.get(name) ?? []), EVENTS / seconds]);
   // Rounds interleave the four runs, so a noisy neighbour hurts each of them alike.
   for (let round = 0; round < ROUNDS; round++) {
     for (const client of CLIENTS) {
-      record(`relay ${client}`, await relayDrain(pool, client));
+      record(`relay ${client}`, await relayDrain(orm, client));
       record(`bare ${client}`, await bareDrain(client));
     }
-    record("relay platformatic+state", await relayDrain(pool, "platformatic", true));
+    record("relay platformatic+state", await relayDrain(orm, "platformatic", true));
   }
-  await pool.end();
+  await orm.close();
   await db.drop();
   const med = (name: string) => median(rates.get(name)!);
   out(`drain: ${EVENTS} events, relay batch ${BATCH}, ${PARTITIONS} partitions, medians of ${ROUNDS} rounds (events/s)`);

@@ -17,12 +17,14 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { createRosterClients } from "../sdk/src/index.ts";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
+import { openOrm } from "../services/core/persistence/database.ts";
+import { sqlFor } from "../services/platform/sql.ts";
+import { relayDatabase } from "../services/relay/index.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { Relay } from "../services/relay/relay.ts";
 import { eventToPb } from "../services/core/transport/event-codec.ts";
@@ -49,16 +51,18 @@ const key = (await roster.directories.bootstrapAdminKey())!.secret;
 const clients = createRosterClients({ baseUrl: roster.server.url, apiKey: key });
 const { directory } = await clients.directory.createDirectory({ name: "bench", provider: ProviderKind.OKTA });
 const directoryId = directory!.id;
-const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+// The relay's database as the relay role opens it (its own small pool).
+const orm = await openOrm(db.url, relayDatabase(logger));
+const sql = sqlFor(orm.em.fork());
 const topic = uniqueName("bench-stream");
 // The publisher the relay role uses.
 const publisher = platformaticPublisher({ brokers, clientId: "bench-stream-relay", topics: [topic], partitions: 6, logger });
-const relay = new Relay({ pool, publisher, logger, toEvent: eventToPb, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 600_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
+const relay = new Relay({ orm, publisher, logger, toEvent: eventToPb, userTopic: topic, groupTopic: topic, batchSize: BATCH, pollIntervalMs: 10, leaseMs: 600_000, retentionMs: 86_400_000, cleanupIntervalMs: 3_600_000 });
 
 /** Writes a backlog of unpublished events: EVENTS / 10 users x 10 updates, realistic payloads. */
 async function seed(): Promise<void> {
-  await seedUserUpdates((text, params) => pool.query(text, params), directoryId, EVENTS / 10);
-  await pool.query("ANALYZE outbox_events");
+  await seedUserUpdates((text, params) => sql(text, params), directoryId, EVENTS / 10);
+  await sql("ANALYZE outbox_events");
 }
 
 /** Drains the backlog as the relay's run loop does; returns seconds. */
@@ -164,7 +168,7 @@ out(
 out(`  behind publication (relay saw the position marked -> received): median ${median(lags).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms`);
 
 await relay.stop();
-await pool.end();
+await orm.close();
 await roster.stop();
 await db.drop();
 process.exit(0);

@@ -8,12 +8,12 @@ import type http2 from "node:http2";
 import { createClient, createConnectRouter } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import pg from "pg";
 import type { Config } from "./config.ts";
 import type { Logger } from "./platform/logger.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { startServer, type RunningServer } from "./platform/server.ts";
 import { Notifier } from "./platform/notifier.ts";
+import { sqlFor } from "./platform/sql.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
 import { OrmStore } from "./core/persistence/store.ts";
 import { DirectoryUseCases } from "./core/application/directories.ts";
@@ -31,7 +31,7 @@ import { inProcessTransport } from "./core/transport/in-process.ts";
 import { EVENTS_CHANNEL, EventLog } from "./event-log/index.ts";
 import { createMapping, type MappingModule } from "./mapping/transport/mapping-service.ts";
 import { mappingRepositories } from "./mapping/persistence/mapping-repository.ts";
-import { startRelay, type RelayRole } from "./relay/index.ts";
+import { relayDatabase, startRelay, type RelayRole } from "./relay/index.ts";
 import { cachedLagReader } from "./relay/metrics.ts";
 import { AuditBuffer } from "./scim/audit-buffer.ts";
 import { remoteCoreClient, type CoreClient } from "./scim/core-client.ts";
@@ -110,7 +110,7 @@ interface CoreRole {
 }
 
 async function startCore(config: Config, databaseUrl: string, logger: Logger, metrics: Metrics): Promise<CoreRole> {
-  const orm = await openOrm(databaseUrl);
+  const orm = await openOrm(databaseUrl, { onConnectionLost: (error) => logger.warn({ err: error }, "database connection lost") });
   const applied = await migrate(orm);
   if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
   const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
@@ -119,15 +119,15 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
   const resources = new ResourceContext(store, mapping.mapping, mapping.mapping.projection, brake, directories);
   const audit = new AuditUseCases(store);
-  // EventService reads the event log on a pool of its own; open streams end at shutdown.
-  const eventsPool = new pg.Pool({ connectionString: databaseUrl, max: 5, keepAlive: true });
-  eventsPool.on("error", (error) => logger.warn({ err: error }, "event log connection lost"));
+  // EventService and the lag gauges read the event log in statements of their own, outside
+  // any transaction, on the ORM's pool; open streams end at shutdown.
+  const eventSql = sqlFor(orm.em.fork());
   // The outbox lag, from the database: true even when no relay is alive to report it.
-  metrics.watchOutbox(cachedLagReader(eventsPool, logger));
+  metrics.watchOutbox(cachedLagReader(eventSql, logger));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
   notifier.start();
   const closing = new AbortController();
-  const eventLog = new EventLog(eventsPool);
+  const eventLog = new EventLog(eventSql);
   // Consumers: their acknowledgements, and the periodic check (Kafka groups, objectives).
   const groups = config.kafka.brokers.length > 0
     ? new KafkaGroupProgress({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-consumers`, userTopic: config.kafka.userTopic })
@@ -181,7 +181,6 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       await groups?.close();
       await mapping.stop();
       await notifier.close();
-      await eventsPool.end();
       // Requests have finished, so no connection should be out. One that still is (seen
       // after a database restart cut a transaction) must not hold the process for ever:
       // past a bound, the pool is left behind, and said so.
@@ -205,7 +204,9 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     databaseUrl = embedded.url;
   }
   const core = config.roles.includes("core") ? await startCore(config, databaseUrl!, logger, metrics) : undefined;
-  const relay = config.roles.includes("relay") ? startRelay(config, databaseUrl!, logger, eventToPb, metrics) : undefined;
+  const relay = config.roles.includes("relay")
+    ? startRelay(config, { url: databaseUrl!, orm: await openOrm(databaseUrl!, relayDatabase(logger)) }, logger, eventToPb, metrics)
+    : undefined;
 
   const connect = core
     ? connectNodeAdapter({

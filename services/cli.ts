@@ -4,13 +4,13 @@
 // usage or domain error (bad flag, unknown id, invalid value), 1 for anything else. Secrets
 // are printed once, by the command that creates them, and never logged.
 //
-// The ORM, pg, Kafka and logging modules are loaded only by the commands that use them, so
+// The ORM, Kafka and logging modules are loaded only by the commands that use them, so
 // `--help` and usage errors answer at once.
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type pg from "pg";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import type { Orm } from "./core/persistence/database.ts";
+import type { Sql } from "./platform/sql.ts";
 import type { OrmStore } from "./core/persistence/store.ts";
 import type { DirectoryUseCases } from "./core/application/directories.ts";
 import { checkId, type ApiKey, type Directory, type ScimToken } from "./core/domain/directory.ts";
@@ -74,7 +74,6 @@ const SERVING = "serving";
 interface Session {
   readonly orm: Orm;
   readonly store: OrmStore;
-  readonly url: string;
   /** Migrations this invocation applied. */
   readonly applied: string[];
   readonly directories: DirectoryUseCases;
@@ -110,22 +109,17 @@ async function withDatabase<T>(config: Config, fn: (session: Session) => Promise
   try {
     const applied = await migrate(orm);
     const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
-    return await fn({ orm, store, url, applied, directories: new DirectoryUseCases(store), config });
+    return await fn({ orm, store, applied, directories: new DirectoryUseCases(store), config });
   } finally {
     await orm.close();
     await stopEmbedded?.();
   }
 }
 
-/** A pg pool for the event log commands (outbox, replay, the log head), closed after use. */
-async function withPool<T>(url: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const { default: pg } = await import("pg");
-  const pool = new pg.Pool({ connectionString: url, max: 5 });
-  try {
-    return await fn(pool);
-  } finally {
-    await pool.end();
-  }
+/** The event log commands' statements (outbox, replay, the log head): on the session's ORM, outside any transaction. */
+async function eventSql(orm: Orm): Promise<Sql> {
+  const { sqlFor } = await import("./platform/sql.ts");
+  return sqlFor(orm.em.fork());
 }
 
 // Directories, keys and tokens print as the API spells them (proto3 JSON: `createTime`,
@@ -231,7 +225,7 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     print(await fn(new BrakeUseCases(store)));
   };
 
-  const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ orm, url, directories }) => {
+  const withConsumers = (fn: (consumers: import("./core/application/consumers.ts").ConsumerUseCases) => Promise<unknown>): Handler => async ({ orm, directories }) => {
     const [{ ConsumerUseCases }, { ConsumerRepository }, { EventLog }] = await Promise.all([
       import("./core/application/consumers.ts"),
       import("./core/persistence/consumer-repository.ts"),
@@ -239,8 +233,7 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     ]);
     const consumers = new ConsumerUseCases({
       store: new ConsumerRepository(orm),
-      // The event log reads on a pool of its own, opened only by the command that needs the head.
-      globalHead: () => withPool(url, (pool) => new EventLog(pool).globalHeadPosition()),
+      globalHead: async () => new EventLog(await eventSql(orm)).globalHeadPosition(),
       requireDirectory: async (id) => void (await directories.getDirectory(id)),
       latencyBuckets: [],
     });
@@ -390,25 +383,25 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
     },
     "outbox lag": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
-      return async ({ url }) => {
+      return async ({ orm }) => {
         const { outboxLag } = await import("./relay/admin.ts");
-        print(await withPool(url, outboxLag));
+        print(await outboxLag(await eventSql(orm)));
       };
     },
     "outbox parked": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
-      return async ({ url }) => {
+      return async ({ orm }) => {
         const { parkedSubjects } = await import("./relay/admin.ts");
-        print(await withPool(url, (pool) => parkedSubjects(pool)));
+        print(await parkedSubjects(await eventSql(orm)));
       };
     },
     "outbox unpark": () => {
       if (arg !== undefined) throw new UsageError(`unexpected argument "${arg}"`);
       if (values.all === (values.subject !== undefined)) throw new UsageError("outbox unpark: give either --subject ID or --all");
       const which = values.all ? ("all" as const) : { subjectId: checkId("--subject", values.subject!) };
-      return async ({ url }) => {
+      return async ({ orm }) => {
         const { unpark } = await import("./relay/admin.ts");
-        const result = await withPool(url, (pool) => unpark(pool, which));
+        const result = await unpark(await eventSql(orm), which);
         print(result);
         if (result.unparked.length === 0) process.stderr.write("No such parked subject.\n");
       };
@@ -420,7 +413,7 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
       const rawFrom = values["from-sequence"] ?? "1";
       if (!/^[1-9][0-9]{0,17}$/.test(rawFrom)) throw new UsageError(`--from-sequence must be a positive integer, got "${rawFrom}"`);
       const fromSequence = BigInt(rawFrom);
-      return async ({ url, directories, config }) => {
+      return async ({ orm, directories, config }) => {
         if (config.kafka.brokers.length === 0) throw new ConfigError("events replay publishes to Kafka: set KAFKA_BROKERS");
         await directories.getDirectory(directoryId); // an unknown directory is an error, not "0 replayed"
         const [{ replaySubject }, { eventToPb }] = await Promise.all([import("./relay/admin.ts"), import("./core/transport/event-codec.ts")]);
@@ -436,9 +429,15 @@ async function runCli(argv: string[]): Promise<number | typeof SERVING> {
           logger,
         });
         try {
-          const result = await withPool(url, (pool) =>
-            replaySubject(pool, publisher, { directoryId, subjectId, fromSequence, userTopic: config.kafka.userTopic, groupTopic: config.kafka.groupTopic, formats: config.kafka.formats, toEvent: eventToPb }),
-          );
+          const result = await replaySubject(await eventSql(orm), publisher, {
+            directoryId,
+            subjectId,
+            fromSequence,
+            userTopic: config.kafka.userTopic,
+            groupTopic: config.kafka.groupTopic,
+            formats: config.kafka.formats,
+            toEvent: eventToPb,
+          });
           const { eventIds: _ids, ...summary } = result;
           print({ directoryId, subjectId, fromSequence: Number(fromSequence), ...summary });
           if (result.replayed === 0) {

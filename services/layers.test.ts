@@ -27,6 +27,8 @@ describe("layer rules", () => {
     ["the relay into the core", "services/relay/new.ts", `import { eventToPb } from "../core/transport/event-codec.ts";`, "no service imports another service's internals"],
     ["mapping into the core's storage", "services/mapping/transport/new.ts", `import { OrmStore } from "../../core/persistence/store.ts";\nexport { OrmStore };`, "mapping uses the core's domain and ports only"],
     ["the platform into a service", "services/platform/scim/new.ts", `import { NotFoundError } from "../../core/domain/errors.ts";`, "the platform is below every service"],
+    ["a raw database client in the service", "services/relay/new.ts", `import pg from "pg";\nexport const pool = new pg.Pool();`, "MikroORM is the only database access"],
+    ["a raw database client's types in the service", "services/event-log/new.ts", `import type { Pool } from "pg";\nexport type Db = Pool;`, "MikroORM is the only database access"],
     ["the event log read around its module", "services/relay/new.ts", "const sql = `SELECT * FROM outbox_events o JOIN event_positions p USING (seq)`;", "reach the event log through"],
   ])("fails on %s", async (_what, file, code, expected) => {
     const found = await problems(file, code);
@@ -36,6 +38,7 @@ describe("layer rules", () => {
   it.each([
     ["the facade on the contract and the platform", "services/scim/new.ts", `import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";\nimport { parseFilter } from "../platform/scim/filter.ts";\nexport { DirectoryService, parseFilter };`],
     ["the domain on the platform's SCIM library", "services/core/domain/new.ts", `import { parseFilter } from "../../platform/scim/filter.ts";\nexport { parseFilter };`],
+    ["the LISTEN/NOTIFY connection on pg", "services/platform/notifier.ts", `import pg from "pg";\nexport const client = new pg.Client();`],
     ["a use case on the domain and its ports", "services/core/application/new.ts", `import type { Store } from "./store.ts";\nimport { checkId } from "../domain/directory.ts";\nexport type { Store };\nexport { checkId };`],
   ])("passes %s", async (_what, file, code) => {
     expect(await problems(file, code)).toEqual([]);

@@ -9,7 +9,8 @@ import { startRoster } from "./app.ts";
 import { startTestRoster, type TestRoster } from "./testing/roster.ts";
 import { createScimDirectory, scimRequest } from "./testing/scim.ts";
 import { testKafkaBrokers } from "./testing/kafka.ts";
-import { startRelay } from "./relay/index.ts";
+import { relayDatabase, startRelay } from "./relay/index.ts";
+import { openOrm } from "./core/persistence/database.ts";
 import { eventToPb } from "./core/transport/event-codec.ts";
 import { eventually } from "./testing/events.ts";
 
@@ -218,7 +219,12 @@ describe("outbox lag with no relay running", () => {
       expect(gauge(text, "roster_outbox_parked_events")).toBe(0);
 
       // A relay (without a broker) drains the outbox; the core's figures follow within the cache.
-      const relay = startRelay(loadConfig({ KAFKA_BROKERS: "", ROSTER_RELAY_POLL_MS: "50" }), r.database.url, createLogger("silent"), eventToPb);
+      const relay = startRelay(
+        loadConfig({ KAFKA_BROKERS: "", ROSTER_RELAY_POLL_MS: "50" }),
+        { url: r.database.url, orm: await openOrm(r.database.url, relayDatabase(createLogger("silent"))) },
+        createLogger("silent"),
+        eventToPb,
+      );
       try {
         await eventually(async () => gauge(await scrape(), "roster_outbox_unpublished_events") === 0, 15_000, "the core reporting the drained outbox");
         expect(gauge(await scrape(), "roster_outbox_lag_seconds")).toBe(0);

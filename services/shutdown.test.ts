@@ -146,11 +146,11 @@ describe("a database connection lost while idle", () => {
     const admin = new pg.Client({ connectionString: t.database.url });
     try {
       const { directory } = await t.client(DirectoryService).createDirectory({ name: "idle", provider: ProviderKind.OKTA });
-      // An idle connection in the event log's pool (and the relay's).
+      // An idle connection in the core's pool (EventService reads on it), and in the relay's.
       await t.client(EventService).listEvents({ directoryId: directory!.id });
       await admin.connect();
       await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
-      await expect.poll(() => t.logs.join("").includes("event log connection lost"), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => t.logs.join("").includes("\"database connection lost"), { timeout: 10_000 }).toBe(true);
       const lines = t.logs.join("").split("\n").filter((l) => l.includes("connection lost"));
       expect(lines.length).toBeGreaterThanOrEqual(1);
       for (const line of lines) {

@@ -23,7 +23,6 @@ import { chmod, mkdtemp, mkdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
 import { fromBinary } from "@bufbuild/protobuf";
 import { createRosterClients } from "../../sdk/src/index.ts";
 import { Kafka, logLevel } from "kafkajs";
@@ -32,7 +31,8 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../../services/config.ts";
 import { createLogger } from "../../services/platform/logger.ts";
 import { startRoster } from "../../services/app.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../services/core/persistence/database.ts";
+import { openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../services/core/persistence/database.ts";
+import { sqlFor } from "../../services/platform/sql.ts";
 import { outboxLag, unpark } from "../../services/relay/admin.ts";
 import { STATE_SEQUENCE_HEADER } from "../../services/relay/outbound.ts";
 
@@ -251,8 +251,9 @@ try {
   say(`wrote group ${refusedGroupId}, whose first event the group topic refuses`);
 
   // Faults, spread over the run.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  pool.on("error", () => {});
+  // The run's own look at the database (a lost connection is dropped from the ORM's pool).
+  const orm = await openOrm(databaseUrl, { poolMax: 2 });
+  const sql = sqlFor(orm.em.fork());
   let kills = 0;
   let brokerRestarts = 0;
   let pgRestarts = 0;
@@ -266,8 +267,8 @@ try {
     const now = performance.now();
     if (now >= nextKill) {
       nextKill = now + killEvery;
-      const holder = await pool.query<{ holder: string | null }>("SELECT holder FROM relay_leases WHERE expires_at > now()").catch(() => ({ rows: [] }));
-      const pid = Number(holder.rows[0]?.holder?.split(":")[1]);
+      const holder = await sql<{ holder: string | null }>("SELECT holder FROM relay_leases WHERE expires_at > now()").catch(() => []);
+      const pid = Number(holder[0]?.holder?.split(":")[1]);
       const victim = [...relays].find((c) => c.pid === pid) ?? [...relays][0];
       if (victim) {
         victim.kill("SIGKILL");
@@ -317,13 +318,13 @@ try {
   // Drain: every outbox row published but the parked subject's, and both checkers caught up.
   const truth = async () =>
     (
-      await pool.query<{ n: string; unpublished: string; parked: string }>(
+      await sql<{ n: string; unpublished: string; parked: string }>(
         `SELECT (SELECT count(*) FROM outbox_events) AS n,
                 count(*) FILTER (WHERE subject_id NOT IN (SELECT subject_id FROM relay_parked_subjects)) AS unpublished,
                 count(*) FILTER (WHERE subject_id IN (SELECT subject_id FROM relay_parked_subjects)) AS parked
            FROM outbox_pending`,
       )
-    ).rows[0]!;
+    )[0]!;
   const drain = async (what: string, parked: number): Promise<boolean> => {
     const deadline = performance.now() + 120_000;
     for (;;) {
@@ -341,7 +342,7 @@ try {
   };
   // The refused group's two events are parked; everything else flowed.
   const drained = await drain("with the group parked", 2);
-  const lag = await outboxLag(pool);
+  const lag = await outboxLag(sql);
   const parkedReport = lag.parkedSubjects.map((p) => ({ subjectId: p.subjectId, sequence: p.sequence, type: p.type, reason: p.reason, events: p.events }));
   say(`parked: ${JSON.stringify(parkedReport)}; outbox lag unpublished ${lag.unpublished}, parkedEvents ${lag.parkedEvents}`);
   const parkedOk =
@@ -367,7 +368,7 @@ try {
     ],
   });
   await fixAdmin.disconnect();
-  const released = await unpark(pool, { subjectId: refusedGroupId });
+  const released = await unpark(sql, { subjectId: refusedGroupId });
   const unparkedOk = released.unparked.length === 1 && (await drain("after unpark", 0));
   say(`unparked ${released.unparked.join(", ")}: ${unparkedOk ? "its events arrived" : "its events did not arrive"}`);
   streamAbort.abort();
@@ -375,8 +376,8 @@ try {
   await consumer.disconnect();
 
   // The database is the truth: every committed event, per subject, in sequence order.
-  const rows = (await pool.query<{ id: string; subject_id: string; subject_type: string; sequence: string }>("SELECT id, subject_id, subject_type, sequence FROM outbox_events ORDER BY subject_id, sequence")).rows;
-  await pool.end();
+  const rows = await sql<{ id: string; subject_id: string; subject_type: string; sequence: string }>("SELECT id, subject_id, subject_type, sequence FROM outbox_events ORDER BY subject_id, sequence");
+  await orm.close();
   const expected = new Map<string, string[]>();
   for (const r of rows) expected.set(r.subject_id, [...(expected.get(r.subject_id) ?? []), r.id]);
   // The state topics: every user and group event has its state record.

@@ -1,7 +1,8 @@
 // The outbox backlog as operators and the lag gauges see it (`roster outbox lag|parked|unpark`,
 // /metrics): unpublished and parked events, the relay leases, subjects held back. Unparking
 // only deletes the parked row: the active relay then sends the subject's events itself.
-import { OUTBOX_CHANNEL, type Queryable } from "./rows.ts";
+import { toDate, type Sql } from "../platform/sql.ts";
+import { OUTBOX_CHANNEL } from "./rows.ts";
 
 export interface LeaseStatus {
   /** Lease (relay group) name; the relay uses "default". */
@@ -59,8 +60,8 @@ export interface LagFigures {
  * One statement over the unpublished rows only (outbox_pending), so
  * its cost follows the backlog, never the published history.
  */
-export async function lagFigures(db: Queryable): Promise<LagFigures> {
-  const { rows } = await db.query<{ n: string; age: number | null; parked: string }>(
+export async function lagFigures(sql: Sql): Promise<LagFigures> {
+  const rows = await sql<{ n: string; age: number | null; parked: string }>(
     `SELECT count(*) FILTER (WHERE p.subject_id IS NULL)::text AS n,
             extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE p.subject_id IS NULL))::float8 AS age,
             count(*) FILTER (WHERE p.subject_id IS NOT NULL)::text AS parked
@@ -74,8 +75,8 @@ export async function lagFigures(db: Queryable): Promise<LagFigures> {
 }
 
 /** Parked subjects, oldest first (at most `limit`). */
-export async function parkedSubjects(db: Queryable, limit = 1000): Promise<ParkedSubject[]> {
-  const { rows } = await db.query<{
+export async function parkedSubjects(sql: Sql, limit = 1000): Promise<ParkedSubject[]> {
+  const rows = await sql<{
     subject_id: string;
     subject_type: string;
     directory_id: string;
@@ -83,7 +84,7 @@ export async function parkedSubjects(db: Queryable, limit = 1000): Promise<Parke
     sequence: string;
     type: string;
     reason: string;
-    parked_at: Date;
+    parked_at: Date | string;
     n: string;
   }>(
     `SELECT p.subject_id, p.subject_type, p.directory_id, p.event_id, p.sequence::text, p.type, p.reason, p.parked_at,
@@ -99,7 +100,7 @@ export async function parkedSubjects(db: Queryable, limit = 1000): Promise<Parke
     sequence: Number(r.sequence),
     type: r.type,
     reason: r.reason,
-    parkedAt: r.parked_at.toISOString(),
+    parkedAt: toDate(r.parked_at).toISOString(),
     events: Number(r.n),
   }));
 }
@@ -108,12 +109,12 @@ export async function parkedSubjects(db: Queryable, limit = 1000): Promise<Parke
  * Releases parked subjects (one, or all): the active relay sends their events on its next
  * round, in sequence order, and parks a subject again if the broker still refuses.
  */
-export async function unpark(db: Queryable, which: { readonly subjectId: string } | "all"): Promise<{ unparked: string[] }> {
-  const { rows } =
+export async function unpark(sql: Sql, which: { readonly subjectId: string } | "all"): Promise<{ unparked: string[] }> {
+  const rows =
     which === "all"
-      ? await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects RETURNING subject_id")
-      : await db.query<{ subject_id: string }>("DELETE FROM relay_parked_subjects WHERE subject_id = $1 RETURNING subject_id", [which.subjectId]);
-  if (rows.length > 0) await db.query("SELECT pg_notify($1, '')", [OUTBOX_CHANNEL]);
+      ? await sql<{ subject_id: string }>("DELETE FROM relay_parked_subjects RETURNING subject_id")
+      : await sql<{ subject_id: string }>("DELETE FROM relay_parked_subjects WHERE subject_id = $1 RETURNING subject_id", [which.subjectId]);
+  if (rows.length > 0) await sql("SELECT pg_notify($1, '')", [OUTBOX_CHANNEL]);
   return { unparked: rows.map((r) => r.subject_id).sort() };
 }
 
@@ -139,17 +140,17 @@ export interface OutboxLag {
   readonly oldestTransaction: { pid: number; ageSeconds: number; state: string | null; applicationName: string | null } | null;
 }
 
-export async function outboxLag(db: Queryable): Promise<OutboxLag> {
+export async function outboxLag(sql: Sql): Promise<OutboxLag> {
   const [lag, parked, leases, published, stuck, oldest] = await Promise.all([
-    lagFigures(db),
-    parkedSubjects(db, 20),
-    db.query<{ name: string; holder: string | null; epoch: string; expires_at: Date | null; active: boolean; position: string }>(
+    lagFigures(sql),
+    parkedSubjects(sql, 20),
+    sql<{ name: string; holder: string | null; epoch: string; expires_at: Date | string | null; active: boolean; position: string }>(
       `SELECT name, holder, epoch::text, CASE WHEN isfinite(expires_at) THEN expires_at END AS expires_at,
               expires_at > now() AS active, position::text
          FROM relay_leases ORDER BY name`,
     ),
-    db.query<{ at: Date | null }>("SELECT published_at AS at FROM event_positions ORDER BY position DESC LIMIT 1"),
-    db.query<{ subject_id: string; subject_type: string; directory_id: string; cursor: string; next: string; n: string; age: number }>(
+    sql<{ at: Date | string | null }>("SELECT published_at AS at FROM event_positions ORDER BY position DESC LIMIT 1"),
+    sql<{ subject_id: string; subject_type: string; directory_id: string; cursor: string; next: string; n: string; age: number }>(
       `WITH pending AS (
          SELECT q.subject_id, min(o.subject_type) AS subject_type, min(q.directory_id::text) AS directory_id,
                 min(q.sequence) AS next, count(*) AS n, min(q.occurred_at) AS oldest
@@ -163,31 +164,31 @@ export async function outboxLag(db: Queryable): Promise<OutboxLag> {
         WHERE p.next <> coalesce(c.sequence, 0) + 1
         ORDER BY p.oldest LIMIT 20`,
     ),
-    db.query<{ pid: number; age: number; state: string | null; application_name: string | null }>(
+    sql<{ pid: number; age: number; state: string | null; application_name: string | null }>(
       `SELECT pid, extract(epoch FROM now() - xact_start)::float8 AS age, state, application_name
          FROM pg_stat_activity
         WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
         ORDER BY xact_start LIMIT 1`,
     ),
   ]);
-  const leaseRows = leases.rows.map((r) => ({
+  const leaseRows = leases.map((r) => ({
     name: r.name,
     holder: r.holder,
     epoch: Number(r.epoch),
-    expiresAt: r.expires_at ? r.expires_at.toISOString() : null,
+    expiresAt: r.expires_at ? toDate(r.expires_at).toISOString() : null,
     active: r.active,
     position: Number(r.position),
   }));
-  const o = oldest.rows[0];
+  const o = oldest[0];
   return {
     unpublished: lag.unpublished,
     oldestUnpublishedAgeSeconds: lag.oldestUnpublishedAgeSeconds,
     parkedEvents: lag.parked,
     parkedSubjects: parked,
     lastPublishedPosition: Math.max(0, ...leaseRows.map((l) => l.position)),
-    lastPublishedAt: published.rows[0]?.at ? published.rows[0].at.toISOString() : null,
+    lastPublishedAt: published[0]?.at ? toDate(published[0].at).toISOString() : null,
     leases: leaseRows,
-    stuckSubjects: stuck.rows.map((r) => ({
+    stuckSubjects: stuck.map((r) => ({
       subjectId: r.subject_id,
       subjectType: r.subject_type,
       directoryId: r.directory_id,

@@ -3,7 +3,7 @@
 // appending events in their own transactions (and the snapshot reading its head position in
 // its own, resource-repositories.ts). The relay takes batches and marks them
 // published; EventService and the operator tools read the published log and the backlog.
-export { EVENTS_CHANNEL, OUTBOX_CHANNEL, OUTBOX_COLUMNS, toStoredEvent, type EventRow, type Queryable } from "./rows.ts";
+export { EVENTS_CHANNEL, OUTBOX_CHANNEL, OUTBOX_COLUMNS, toStoredEvent, type EventRow } from "./rows.ts";
 export { cloudEventHeaders, MAX_EVENT_BYTES, withPosition, type StoredEvent } from "./stored-event.ts";
 export { EventLog, type EventLogFloor } from "./published-events.ts";
 export {

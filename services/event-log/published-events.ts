@@ -3,7 +3,8 @@
 // may belong to a transaction that is still open or about to roll back, and they have no
 // place in the global order yet.
 import type { StoredEvent } from "./stored-event.ts";
-import { OUTBOX_COLUMNS, toStoredEvent, type EventRow, type Queryable } from "./rows.ts";
+import { toDate, type Sql } from "../platform/sql.ts";
+import { OUTBOX_COLUMNS, toStoredEvent, type EventRow } from "./rows.ts";
 
 export interface EventQuery {
   readonly directoryId: string;
@@ -23,9 +24,10 @@ export interface EventLogFloor {
 }
 
 export class EventLog {
-  private readonly db: Queryable;
-  constructor(db: Queryable) {
-    this.db = db;
+  private readonly sql: Sql;
+  /** `sql`: statements outside any transaction (e.g. `sqlFor(orm.em.fork())`). */
+  constructor(sql: Sql) {
+    this.sql = sql;
   }
 
   /**
@@ -49,7 +51,7 @@ export class EventLog {
       filters.push(`f.subject_id = $${params.length}`);
     }
     const matching = filters.length > 0 ? `AND EXISTS (SELECT 1 FROM outbox_events f WHERE f.seq = p.seq AND ${filters.join(" AND ")})` : "";
-    const { rows } = await this.db.query<EventRow>(
+    const rows = await this.sql<EventRow>(
       `SELECT ${OUTBOX_COLUMNS}, p.position
          FROM (SELECT p.position, p.seq FROM event_positions p
                 WHERE p.directory_id = $1 AND p.position > $2 ${matching}
@@ -63,7 +65,7 @@ export class EventLog {
 
   /** The highest position assigned so far in this directory (0 when none). */
   async headPosition(directoryId: string): Promise<bigint> {
-    const { rows } = await this.db.query<{ p: string | null }>("SELECT max(position)::text AS p FROM event_positions WHERE directory_id = $1", [directoryId]);
+    const rows = await this.sql<{ p: string | null }>("SELECT max(position)::text AS p FROM event_positions WHERE directory_id = $1", [directoryId]);
     return BigInt(rows[0]?.p ?? "0");
   }
 
@@ -72,7 +74,7 @@ export class EventLog {
    * when the rows are deleted) or the newest row's, whichever is higher.
    */
   async globalHeadPosition(): Promise<bigint> {
-    const { rows } = await this.db.query<{ p: string }>(
+    const rows = await this.sql<{ p: string }>(
       `SELECT GREATEST((SELECT max(position) FROM relay_leases), (SELECT max(position) FROM event_positions), 0)::text AS p`,
     );
     return BigInt(rows[0]?.p ?? "0");
@@ -80,12 +82,12 @@ export class EventLog {
 
   /** How far the replay-window cleanup has deleted this directory's events (undefined: nothing yet). */
   async floor(directoryId: string): Promise<EventLogFloor | undefined> {
-    const { rows } = await this.db.query<{ pruned_through: string; pruned_occurred_at: Date }>(
+    const rows = await this.sql<{ pruned_through: string; pruned_occurred_at: Date | string }>(
       "SELECT pruned_through::text, pruned_occurred_at FROM event_log_floors WHERE directory_id = $1",
       [directoryId],
     );
     const row = rows[0];
-    return row ? { prunedThrough: BigInt(row.pruned_through), prunedOccurredAt: row.pruned_occurred_at } : undefined;
+    return row ? { prunedThrough: BigInt(row.pruned_through), prunedOccurredAt: toDate(row.pruned_occurred_at) } : undefined;
   }
 
   /**
@@ -93,7 +95,7 @@ export class EventLog {
    * rows are deleted); 0 when the subject is unknown here or has nothing published.
    */
   async subjectHeadSequence(directoryId: string, subjectId: string): Promise<bigint> {
-    const { rows } = await this.db.query<{ s: string }>(
+    const rows = await this.sql<{ s: string }>(
       `SELECT GREATEST(
          (SELECT c.sequence FROM relay_subject_cursors c
            WHERE c.subject_id = $1
@@ -108,7 +110,7 @@ export class EventLog {
 
   /** One subject's published events in sequence order. */
   async subject(directoryId: string, subjectId: string, afterSequence: bigint, limit: number): Promise<StoredEvent[]> {
-    const { rows } = await this.db.query<EventRow>(
+    const rows = await this.sql<EventRow>(
       `SELECT ${OUTBOX_COLUMNS}, p.position FROM outbox_events o JOIN event_positions p USING (seq)
         WHERE o.subject_id = $1 AND o.directory_id = $2 AND o.sequence > $3
         ORDER BY o.sequence LIMIT $4`,
@@ -119,7 +121,7 @@ export class EventLog {
 
   /** A subject's events the relay has not published yet. */
   async subjectUnpublished(directoryId: string, subjectId: string): Promise<number> {
-    const { rows } = await this.db.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox_pending WHERE subject_id = $1 AND directory_id = $2", [
+    const rows = await this.sql<{ n: string }>("SELECT count(*)::text AS n FROM outbox_pending WHERE subject_id = $1 AND directory_id = $2", [
       subjectId,
       directoryId,
     ]);

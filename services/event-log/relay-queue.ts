@@ -2,7 +2,8 @@
 // may send next (outbox_pending), and, behind its lease, the mark that gives a sent batch
 // its positions (event_positions) and the replay-window cleanup. Nothing else writes these.
 import type { StoredEvent } from "./stored-event.ts";
-import { EVENTS_CHANNEL, OUTBOX_COLUMNS, toStoredEvent, type EventRow, type Queryable } from "./rows.ts";
+import type { Sql } from "../platform/sql.ts";
+import { EVENTS_CHANNEL, OUTBOX_COLUMNS, toStoredEvent, type EventRow } from "./rows.ts";
 
 /** An unpublished event and its subject's last published sequence (0 when none). */
 export type Candidate = StoredEvent & { readonly cursor: bigint };
@@ -28,8 +29,8 @@ type CandidateRow = EventRow & { cursor: string | null };
  * subject's cursor. Rows and cursors are reached by key, one index probe each: a join would
  * let the planner hash the whole outbox, whose size grows with the replay window.
  */
-async function candidates(db: Queryable, pick: string, params: unknown[]): Promise<Candidate[]> {
-  const { rows } = await db.query<CandidateRow>(
+async function candidates(sql: Sql, pick: string, params: unknown[]): Promise<Candidate[]> {
+  const rows = await sql<CandidateRow>(
     `SELECT ${OUTBOX_COLUMNS}, NULL::text AS position,
             (SELECT c.sequence FROM relay_subject_cursors c WHERE c.subject_id = o.subject_id)::text AS cursor
        FROM outbox_events o WHERE o.seq = ANY(ARRAY(${pick})) ORDER BY o.seq`,
@@ -45,8 +46,8 @@ async function candidates(db: Queryable, pick: string, params: unknown[]): Promi
  * directory's rows in index order and stops at the first unparked one (a LATERAL with LIMIT):
  * as an EXISTS, the planner joined every pending row against the parked subjects instead.
  */
-export async function backlogDirectories(db: Queryable, max: number): Promise<string[]> {
-  const { rows } = await db.query<{ d: string }>(
+export async function backlogDirectories(sql: Sql, max: number): Promise<string[]> {
+  const rows = await sql<{ d: string }>(
     `WITH RECURSIVE dirs(d) AS (
        (SELECT directory_id FROM outbox_pending ORDER BY directory_id LIMIT 1)
        UNION ALL
@@ -68,21 +69,21 @@ export async function backlogDirectories(db: Queryable, max: number): Promise<st
  * The oldest sendable events (outbox order), at most `limit`; with `directories`, at most
  * `limit` of each of them. `exclude`: rows of the batch being marked.
  */
-export function oldestUnpublished(db: Queryable, limit: number, exclude: readonly string[], directories?: readonly string[]): Promise<Candidate[]> {
+export function oldestUnpublished(sql: Sql, limit: number, exclude: readonly string[], directories?: readonly string[]): Promise<Candidate[]> {
   return directories
     ? candidates(
-        db,
+        sql,
         `SELECT q.seq FROM unnest($3::uuid[]) AS d(directory_id)
            CROSS JOIN LATERAL (SELECT q.seq FROM outbox_pending q WHERE q.directory_id = d.directory_id AND ${SENDABLE} ORDER BY q.seq LIMIT $1) q`,
         [limit, exclude, directories],
       )
-    : candidates(db, `SELECT q.seq FROM outbox_pending q WHERE ${SENDABLE} ORDER BY q.seq LIMIT $1`, [limit, exclude]);
+    : candidates(sql, `SELECT q.seq FROM outbox_pending q WHERE ${SENDABLE} ORDER BY q.seq LIMIT $1`, [limit, exclude]);
 }
 
 /** The first `limit` sendable events of each of these subjects, in sequence order. */
-export function subjectsUnpublished(db: Queryable, subjects: readonly string[], limit: number, exclude: readonly string[]): Promise<Candidate[]> {
+export function subjectsUnpublished(sql: Sql, subjects: readonly string[], limit: number, exclude: readonly string[]): Promise<Candidate[]> {
   return candidates(
-    db,
+    sql,
     `SELECT q.seq FROM unnest($3::uuid[]) AS s(subject_id)
        CROSS JOIN LATERAL (SELECT q.seq FROM outbox_pending q WHERE q.subject_id = s.subject_id AND ${SENDABLE} ORDER BY q.sequence LIMIT $1) q`,
     [limit, exclude, subjects],
@@ -105,17 +106,17 @@ export interface PublicationMark {
 }
 
 /**
- * Marks a sent batch published, in one statement on `client` (the caller's transaction):
+ * Marks a sent batch published, in one statement on `sql` (the caller's transaction):
  * the lease compare-and-set gates every other write (each refers to its result); the batch
  * leaves outbox_pending, takes positions base+1.. in event_positions, moves its subjects'
  * cursors; parked subjects are recorded; the notification goes out at commit.
  * Returns whether the lease held and how many pending rows were marked.
  */
-export async function markPublished(client: Queryable, mark: PublicationMark): Promise<{ leased: boolean; marked: number }> {
+export async function markPublished(sql: Sql, mark: PublicationMark): Promise<{ leased: boolean; marked: number }> {
   const last = new Map<string, bigint>();
   for (const r of mark.sent) last.set(r.subjectId, r.sequence);
   const next = mark.base + BigInt(mark.sent.length);
-  const { rows } = await client.query<{ leased: string; marked: string }>(
+  const rows = await sql<{ leased: string; marked: string }>(
     `WITH lease AS (
        UPDATE relay_leases SET position = $4, expires_at = now() + $6 * interval '1 millisecond'
         WHERE name = $1 AND holder = $2 AND epoch = $3 AND position = $5 AND expires_at > now()
@@ -174,8 +175,8 @@ export async function markPublished(client: Queryable, mark: PublicationMark): P
  * directory's log now starts (event_log_floors), so EventService can tell a reader that it
  * fell behind. Returns how many were deleted.
  */
-export async function pruneReplayWindow(db: Queryable, retentionMs: number, limit: number): Promise<number> {
-  const { rows } = await db.query<{ deleted: string }>(
+export async function pruneReplayWindow(sql: Sql, retentionMs: number, limit: number): Promise<number> {
+  const rows = await sql<{ deleted: string }>(
     `WITH head AS (
        SELECT position, published_at FROM event_positions ORDER BY position LIMIT $2
      ), young AS (

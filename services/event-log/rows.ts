@@ -1,5 +1,6 @@
 // Outbox rows as the relay and EventService read them. outbox_events is append-only: a
 // published event's position lives in event_positions (see migration 0009).
+import { toDate } from "../platform/sql.ts";
 import type { StoredEvent } from "./stored-event.ts";
 
 /**
@@ -18,7 +19,8 @@ export interface EventRow {
   sequence: string;
   type: string;
   payload: Record<string, unknown> | null;
-  occurred_at: Date;
+  /** Text through the ORM's connections (platform/sql.ts), a Date through a plain pg client. */
+  occurred_at: Date | string;
   position: string | null;
   event: Uint8Array | null;
 }
@@ -33,7 +35,7 @@ export function toStoredEvent(r: EventRow): StoredEvent {
     sequence: BigInt(r.sequence),
     type: r.type,
     payload: r.payload,
-    occurredAt: r.occurred_at,
+    occurredAt: toDate(r.occurred_at),
     position: r.position === null ? null : BigInt(r.position),
     event: r.event,
   };
@@ -43,8 +45,3 @@ export function toStoredEvent(r: EventRow): StoredEvent {
 export const EVENTS_CHANNEL = "roster_events";
 /** The NOTIFY channel writers signal at commit (trigger on outbox_events): wakes the relay. */
 export const OUTBOX_CHANNEL = "roster_outbox";
-
-/** What the event log's functions need of a pool or a client. */
-export interface Queryable {
-  query: import("pg").Pool["query"];
-}

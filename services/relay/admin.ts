@@ -4,7 +4,8 @@
 // and writes no row: it sends copies of events the relay already published, with the same
 // event ids (ce_id) and positions, in sequence order, through the same Publisher and message
 // building, so consumers dedupe them.
-import { EventLog, type Queryable } from "../event-log/index.ts";
+import type { Sql } from "../platform/sql.ts";
+import { EventLog } from "../event-log/index.ts";
 import { eventAt, eventMessage, type EventEncoder, type LifecycleTopics } from "./outbound.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -39,10 +40,10 @@ export interface ReplayResult {
  * time. Events deleted after the replay window (ROSTER_EVENT_RETENTION_MS) are gone: the
  * result's firstSequence says where the replay really started.
  */
-export async function replaySubject(db: Queryable, publisher: Publisher, options: ReplayOptions): Promise<ReplayResult> {
+export async function replaySubject(sql: Sql, publisher: Publisher, options: ReplayOptions): Promise<ReplayResult> {
   const batchSize = options.batchSize ?? 500;
   let after = (options.fromSequence ?? 1n) - 1n;
-  const log = new EventLog(db);
+  const log = new EventLog(sql);
   const ids: string[] = [];
   let first: bigint | null = null;
   let last: bigint | null = null;

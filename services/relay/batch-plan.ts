@@ -2,7 +2,8 @@
 // only the unbroken run of sequences after its cursor (a subject whose next sequence is not
 // visible yet is held back); subjects interleaved in outbox order.
 import type { StoredEvent } from "../event-log/index.ts";
-import { backlogDirectories, oldestUnpublished, subjectsUnpublished, type Candidate, type Queryable } from "../event-log/index.ts";
+import type { Sql } from "../platform/sql.ts";
+import { backlogDirectories, oldestUnpublished, subjectsUnpublished, type Candidate } from "../event-log/index.ts";
 
 /** Up to this many directories with a backlog share each batch fairly (see nextCandidates()). */
 const MAX_FAIR_DIRECTORIES = 32;
@@ -17,16 +18,16 @@ const MAX_FAIR_DIRECTORIES = 32;
  * `exclude`: the rows of the batch being marked. `more`: whether more rows were waiting
  * beyond what was read.
  */
-export async function nextCandidates(db: Queryable, batchSize: number, exclude: readonly string[]): Promise<{ rows: Candidate[]; more: boolean }> {
-  const dirs = await backlogDirectories(db, MAX_FAIR_DIRECTORIES + 1);
+export async function nextCandidates(sql: Sql, batchSize: number, exclude: readonly string[]): Promise<{ rows: Candidate[]; more: boolean }> {
+  const dirs = await backlogDirectories(sql, MAX_FAIR_DIRECTORIES + 1);
   const fair = dirs.length > 1 && dirs.length <= MAX_FAIR_DIRECTORIES;
   const share = fair ? Math.ceil(batchSize / dirs.length) : batchSize;
-  const rows = fair ? await oldestUnpublished(db, share, exclude, dirs) : await oldestUnpublished(db, batchSize, exclude);
+  const rows = fair ? await oldestUnpublished(sql, share, exclude, dirs) : await oldestUnpublished(sql, batchSize, exclude);
   // A full share means that directory has more waiting: the batch may be short (the other
   // directories had little), yet the relay should not sleep before the next one.
   const more = fair ? fullShare(rows, share) : rows.length === batchSize;
   if (rows.length === 0 || planBatch(rows, 1).batch.length > 0) return { rows, more };
-  return { rows: await subjectsUnpublished(db, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude), more };
+  return { rows: await subjectsUnpublished(sql, [...new Set(rows.map((r) => r.subjectId))], batchSize, exclude), more };
 }
 
 /** Whether some directory has `share` rows among these. */

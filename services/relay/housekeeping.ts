@@ -1,6 +1,6 @@
 // The relay's periodic chores: measuring the backlog for the lag gauges (every relay), and,
 // on the leader, deleting published events older than the replay window.
-import type pg from "pg";
+import type { Sql } from "../platform/sql.ts";
 import type { Logger } from "../platform/logger.ts";
 import { lagFigures, pruneReplayWindow } from "../event-log/index.ts";
 
@@ -8,7 +8,7 @@ import { lagFigures, pruneReplayWindow } from "../event-log/index.ts";
 const PRUNE_BATCH = 5000;
 
 export class Housekeeping {
-  private readonly pool: pg.Pool;
+  private readonly sql: Sql;
   private readonly logger: Logger;
   private readonly retentionMs: number;
   private readonly cleanupIntervalMs: number;
@@ -19,8 +19,8 @@ export class Housekeeping {
   /** Rows held by parked subjects, as last measured. */
   parkedEvents = 0;
 
-  constructor(options: { pool: pg.Pool; logger: Logger; retentionMs: number; cleanupIntervalMs: number }) {
-    this.pool = options.pool;
+  constructor(options: { sql: Sql; logger: Logger; retentionMs: number; cleanupIntervalMs: number }) {
+    this.sql = options.sql;
     this.logger = options.logger;
     this.retentionMs = options.retentionMs;
     this.cleanupIntervalMs = options.cleanupIntervalMs;
@@ -30,14 +30,14 @@ export class Housekeeping {
   async cleanup(stopped: () => boolean = () => false): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await pruneReplayWindow(this.pool, this.retentionMs, PRUNE_BATCH);
+      const deleted = await pruneReplayWindow(this.sql, this.retentionMs, PRUNE_BATCH);
       total += deleted;
       if (deleted < PRUNE_BATCH || stopped()) return total;
     }
   }
 
   async measureLag(): Promise<void> {
-    const f = await lagFigures(this.pool);
+    const f = await lagFigures(this.sql);
     this.lagCount = f.unpublished;
     this.lagSeconds = f.oldestUnpublishedAgeSeconds;
     this.parkedEvents = f.parked;

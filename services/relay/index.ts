@@ -1,12 +1,13 @@
-// The relay role as the composition root builds it: its own small pool, the Kafka
-// publisher (or, with no broker configured, one that publishes nowhere), the NOTIFY hint,
-// all from the configuration.
+// The relay role as the composition root builds it: on an ORM of its own (a small pool, so
+// lease renewals and marks never queue behind requests), the Kafka publisher (or, with no
+// broker configured, one that publishes nowhere), the NOTIFY hint, all from the configuration.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import pg from "pg";
+import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Config } from "../config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { Notifier } from "../platform/notifier.ts";
+import { sqlFor } from "../platform/sql.ts";
 import { OUTBOX_CHANNEL } from "../event-log/index.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { cachedLagReader, exportRelayGauges, relayObserver } from "./metrics.ts";
@@ -20,13 +21,27 @@ export interface RelayRole {
   stop(): Promise<void>;
 }
 
-/** `metrics`, when given, receives the relay's figures (served at /metrics by the process). */
-/** `toEvent`: the core's outbox-row-to-Event conversion, the one EventService serves. */
-export function startRelay(config: Config, databaseUrl: string, logger: Logger, toEvent: EventEncoder, metrics?: Metrics): RelayRole {
+/** How the composition root opens the relay's ORM (openOrm's options): a small pool of its own. */
+export function relayDatabase(logger: Logger) {
   const log = logger.child({ component: "relay" });
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: 5_000, keepAlive: true });
-  // A dropped connection surfaces on the next query; the loop retries with backoff.
-  pool.on("error", (error) => log.warn({ err: error }, "relay database connection lost"));
+  return {
+    poolMax: 4,
+    connectTimeoutMs: 5_000,
+    keepAlive: true,
+    // A dropped connection surfaces on the next statement; the loop retries with backoff.
+    onConnectionLost: (error: Error) => log.warn({ err: error }, "relay database connection lost"),
+  };
+}
+
+/**
+ * `database`: its URL (for the NOTIFY hint's connection) and an ORM opened for the relay alone
+ * (relayDatabase); the role closes that ORM when it stops.
+ * `toEvent`: the core's outbox-row-to-Event conversion, the one EventService serves.
+ * `metrics`, when given, receives the relay's figures (served at /metrics by the process).
+ */
+export function startRelay(config: Config, database: { readonly url: string; readonly orm: MikroORM }, logger: Logger, toEvent: EventEncoder, metrics?: Metrics): RelayRole {
+  const log = logger.child({ component: "relay" });
+  const { url: databaseUrl, orm } = database;
   const publisher =
     config.kafka.brokers.length === 0
       ? noBrokerPublisher(log)
@@ -39,7 +54,7 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
           logger: log,
         });
   const relay = new Relay({
-    pool,
+    orm,
     publisher,
     logger: log,
     toEvent,
@@ -59,14 +74,17 @@ export function startRelay(config: Config, databaseUrl: string, logger: Logger, 
     observer: metrics ? relayObserver(metrics) : undefined,
   });
   const stopGauges = metrics ? exportRelayGauges(relay, metrics) : () => {};
-  metrics?.watchOutbox(cachedLagReader(pool, log));
+  metrics?.watchOutbox(cachedLagReader(sqlFor(orm.em.fork()), log));
   relay.start();
   return {
     relay,
     async stop() {
       stopGauges();
-      await relay.stop();
-      await pool.end();
+      try {
+        await relay.stop();
+      } finally {
+        await orm.close();
+      }
     },
   };
 }

@@ -3,7 +3,7 @@
 // (monotonic clock, started before the renewal was sent) lets a relay that was paused past
 // its lease notice before it publishes; marking is a compare-and-set on the same row
 // (see markPublished), so a deposed relay cannot move the cursor either.
-import type pg from "pg";
+import type { Sql } from "../platform/sql.ts";
 import type { Logger } from "../platform/logger.ts";
 
 export class FencedError extends Error {}
@@ -12,7 +12,8 @@ export class RelayLease {
   readonly name: string;
   readonly holder: string;
   readonly leaseMs: number;
-  private readonly pool: pg.Pool;
+  /** Statements outside any transaction: each one commits on its own. */
+  private readonly sql: Sql;
   private readonly logger: Logger;
   private held = false;
   /** Goes up by one at every takeover. */
@@ -25,8 +26,8 @@ export class RelayLease {
   /** Told about renewal failures (metrics). */
   private readonly onRenewError: (error: unknown) => void;
 
-  constructor(options: { pool: pg.Pool; logger: Logger; name: string; holder: string; leaseMs: number; onRenewError: (error: unknown) => void }) {
-    this.pool = options.pool;
+  constructor(options: { sql: Sql; logger: Logger; name: string; holder: string; leaseMs: number; onRenewError: (error: unknown) => void }) {
+    this.sql = options.sql;
     this.logger = options.logger;
     this.name = options.name;
     this.holder = options.holder;
@@ -55,8 +56,8 @@ export class RelayLease {
   /** Takes the lease if it is free or expired. */
   async acquire(): Promise<boolean> {
     const t0 = performance.now();
-    await this.pool.query("INSERT INTO relay_leases (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [this.name]);
-    const { rows } = await this.pool.query<{ epoch: string; position: string }>(
+    await this.sql("INSERT INTO relay_leases (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [this.name]);
+    const rows = await this.sql<{ epoch: string; position: string }>(
       `UPDATE relay_leases SET holder = $2, epoch = epoch + 1, expires_at = now() + $3 * interval '1 millisecond'
         WHERE name = $1 AND (expires_at <= now() OR holder IS NULL OR holder = $2)
         RETURNING epoch, position`,
@@ -76,7 +77,7 @@ export class RelayLease {
   async renew(): Promise<boolean> {
     if (!this.held) return false;
     const t0 = performance.now();
-    const { rows } = await this.pool.query<{ position: string }>(
+    const rows = await this.sql<{ position: string }>(
       `UPDATE relay_leases SET expires_at = now() + $4 * interval '1 millisecond'
         WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() RETURNING position`,
       [this.name, this.holder, this.epoch, this.leaseMs],
@@ -111,8 +112,6 @@ export class RelayLease {
   async release(): Promise<void> {
     if (!this.held) return;
     this.stepDown("stopping");
-    await this.pool
-      .query("UPDATE relay_leases SET expires_at = '-infinity', holder = NULL WHERE name = $1 AND holder = $2 AND epoch = $3", [this.name, this.holder, this.epoch])
-      .catch(() => {});
+    await this.sql("UPDATE relay_leases SET expires_at = '-infinity', holder = NULL WHERE name = $1 AND holder = $2 AND epoch = $3", [this.name, this.holder, this.epoch]).catch(() => {});
   }
 }

@@ -1,7 +1,8 @@
 // Marking sent batches published, behind the lease, pipelined: the transaction marking
 // batch N runs while batch N+1 is read and sent; the mark of N+1 waits for it, so positions
 // stay gap-free and in order. A fenced mark (the lease moved on) steps the relay down.
-import type pg from "pg";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { sqlFor } from "../platform/sql.ts";
 import type { StoredEvent } from "../event-log/index.ts";
 import { markPublished, type ParkedEvent } from "../event-log/index.ts";
 import { FencedError, type RelayLease } from "./lease.ts";
@@ -20,14 +21,14 @@ interface Inflight {
 }
 
 export class Marker {
-  private readonly pool: pg.Pool;
+  private readonly orm: MikroORM;
   private readonly lease: RelayLease;
   private inflight: Inflight | undefined;
   /** Marks refused because the lease had moved on. */
   fencedTotal = 0;
 
-  constructor(pool: pg.Pool, lease: RelayLease) {
-    this.pool = pool;
+  constructor(orm: MikroORM, lease: RelayLease) {
+    this.orm = orm;
     this.lease = lease;
   }
 
@@ -41,29 +42,17 @@ export class Marker {
    * parked in the round, in one transaction behind the lease compare-and-set.
    */
   async mark(sent: readonly StoredEvent[], base: bigint, epoch: number, parked: readonly ParkedEvent[] = []): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const t0 = performance.now();
+    let t0 = 0;
+    // A throw inside the transaction rolls it back: nothing of a refused mark stays.
+    await this.orm.em.fork().transactional(async (em) => {
+      t0 = performance.now();
       const lease = { name: this.lease.name, holder: this.lease.holder, epoch, leaseMs: this.lease.leaseMs };
-      const result = await markPublished(client, { lease, base, sent, parked: parked.map((p) => ({ ...p, reason: p.reason.slice(0, MAX_REASON_LENGTH) })) });
-      if (!result.leased) {
-        await client.query("ROLLBACK");
-        throw new FencedError(`relay ${this.lease.holder} (epoch ${epoch}) no longer holds the lease at position ${base}`);
-      }
-      if (result.marked !== sent.length) {
-        await client.query("ROLLBACK");
-        throw new Error(`marking published: expected ${sent.length} rows, matched ${result.marked}`);
-      }
-      await client.query("COMMIT");
-      this.lease.position = base + BigInt(sent.length);
-      this.lease.extended(epoch, t0);
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+      const result = await markPublished(sqlFor(em), { lease, base, sent, parked: parked.map((p) => ({ ...p, reason: p.reason.slice(0, MAX_REASON_LENGTH) })) });
+      if (!result.leased) throw new FencedError(`relay ${this.lease.holder} (epoch ${epoch}) no longer holds the lease at position ${base}`);
+      if (result.marked !== sent.length) throw new Error(`marking published: expected ${sent.length} rows, matched ${result.marked}`);
+    });
+    this.lease.position = base + BigInt(sent.length);
+    this.lease.extended(epoch, t0);
   }
 
   /** Starts marking a sent batch; `marked` runs once it committed. settle() waits for it. */

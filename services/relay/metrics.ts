@@ -3,7 +3,7 @@
 // deprovisioning latency (commit of a deactivation or deletion to Kafka's ack), and the
 // outbox lag, which every process with the database reports from the database itself: an
 // alert on lag must fire when no relay is alive to report it.
-import type pg from "pg";
+import type { Sql } from "../platform/sql.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { Metrics, OutboxFigures } from "../platform/metrics.ts";
 import { lagFigures } from "../event-log/index.ts";
@@ -45,7 +45,7 @@ export function exportRelayGauges(relay: Relay, metrics: Metrics): () => void {
  * rate (concurrent scrapes share one query). A failed or slow measurement keeps the last
  * figures (NaN before the first), and is logged.
  */
-export function cachedLagReader(db: Pick<pg.Pool, "query">, logger: Logger, cacheMs = LAG_CACHE_MS): () => Promise<OutboxFigures> {
+export function cachedLagReader(sql: Sql, logger: Logger, cacheMs = LAG_CACHE_MS): () => Promise<OutboxFigures> {
   let last: OutboxFigures = { unpublished: Number.NaN, lagSeconds: Number.NaN, parked: Number.NaN };
   let measuredAt = Number.NEGATIVE_INFINITY;
   let pending: Promise<OutboxFigures> | undefined;
@@ -53,7 +53,7 @@ export function cachedLagReader(db: Pick<pg.Pool, "query">, logger: Logger, cach
     let timer: NodeJS.Timeout | undefined;
     try {
       const f = await Promise.race([
-        lagFigures(db),
+        lagFigures(sql),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer in ${LAG_TIMEOUT_MS} ms`)), LAG_TIMEOUT_MS);
         }),

@@ -6,7 +6,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createLogger } from "../platform/logger.ts";
-import { migrate, openOrm } from "../core/persistence/database.ts";
+import { migrate, openOrm, type Orm } from "../core/persistence/database.ts";
+import { sqlFor, type Sql } from "../platform/sql.ts";
 import { createTestDatabase, type TestDatabase } from "../testing/database.ts";
 import { eventually } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
@@ -23,7 +24,11 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 const logger = createLogger("silent");
 const topic = uniqueName("roster-pitfalls");
 let db: TestDatabase;
+/** Writers' sessions (rows appended in transactions held open), and assertions. */
 let pool: pg.Pool;
+/** The relays' database, as the service opens it. */
+let orm: Orm;
+let sql: Sql;
 let kafka: Publisher;
 const relays: Relay[] = [];
 const dir = randomUUID();
@@ -38,9 +43,9 @@ interface Sent {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const orm = await openOrm(db.url);
+  orm = await openOrm(db.url, { poolMax: 10 });
   await migrate(orm);
-  await orm.close();
+  sql = sqlFor(orm.em.fork());
   pool = new pg.Pool({ connectionString: db.url, max: 10 });
   kafka = platformaticPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
 });
@@ -53,6 +58,7 @@ afterEach(async () => {
 afterAll(async () => {
   await kafka?.close();
   await pool?.end();
+  await orm?.close();
   await db?.drop();
 });
 
@@ -71,7 +77,7 @@ function relay(sent: Sent[], options: Partial<RelayOptions> = {}): Relay {
     async close() {},
   };
   const r = new Relay({
-    pool,
+    orm,
     publisher: recording,
     logger,
     toEvent: eventToPb,
@@ -434,8 +440,8 @@ describe("events the broker refuses for good", () => {
 
       // Reported: the metric, `roster outbox lag`, and one log line per parked subject.
       expect(r.metrics().parkedTotal).toBe(2);
-      expect(await lagFigures(pool)).toEqual({ unpublished: 0, oldestUnpublishedAgeSeconds: 0, parked: 4 });
-      const lag = await outboxLag(pool);
+      expect(await lagFigures(sql)).toEqual({ unpublished: 0, oldestUnpublishedAgeSeconds: 0, parked: 4 });
+      const lag = await outboxLag(sql);
       expect(lag).toMatchObject({ unpublished: 0, parkedEvents: 4, stuckSubjects: [] });
       expect(lag.parkedSubjects.map((p) => [p.subjectId, p.sequence, p.events]).sort()).toEqual([[refused, 2, 2], [tooBig, 1, 2]].sort());
       expect(lag.parkedSubjects.find((p) => p.subjectId === refused)!.reason).toMatch(/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/);
@@ -447,9 +453,9 @@ describe("events the broker refuses for good", () => {
       // The operator raises the topic's limit and unparks: the refused subject's events go, in
       // order, after everything already published; the one over the relay's bound parks again.
       await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: small, configEntries: [{ name: "max.message.bytes", value: "1048588" }] }] });
-      expect((await unpark(pool, "all")).unparked.sort()).toEqual([refused, tooBig].sort());
+      expect((await unpark(sql, "all")).unparked.sort()).toEqual([refused, tooBig].sort());
       await eventually(async () => (await positions()).filter((p) => p.subject === refused).every((p) => p.position !== null) || undefined, 20_000, "the unparked subject published");
-      await eventually(async () => (await lagFigures(pool)).parked === 2 || undefined, 20_000, "the oversized subject parked again");
+      await eventually(async () => (await lagFigures(sql)).parked === 2 || undefined, 20_000, "the oversized subject parked again");
       const after = (await positions()).filter((p) => p.subject === refused).sort((a, b) => a.sequence - b.sequence);
       expect(after.map((p) => p.position)).toEqual([after[0]!.position, 6, 7]);
       expect(sent.filter((s) => s.subject === refused).map((s) => s.sequence)).toEqual([1, 2, 3]);

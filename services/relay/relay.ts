@@ -13,7 +13,8 @@
 // Publication is at-least-once: a batch is sent, acknowledged, then marked. A crash between
 // the two re-sends the batch; consumers deduplicate by event id.
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { sqlFor, type Sql } from "../platform/sql.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { Notifier } from "../platform/notifier.ts";
 import type { StoredEvent } from "../event-log/index.ts";
@@ -29,7 +30,11 @@ import type { OutboundMessage, Publisher } from "./publisher.ts";
 export { FencedError } from "./lease.ts";
 
 export interface RelayOptions extends LifecycleTopics {
-  readonly pool: pg.Pool;
+  /**
+   * The database, through MikroORM: marks in transactions of their own, everything else in
+   * statements that commit on their own. The caller owns it (and closes it after stop()).
+   */
+  readonly orm: MikroORM;
   readonly publisher: Publisher;
   readonly logger: Logger;
   readonly toEvent: EventEncoder;
@@ -103,6 +108,8 @@ class BrokerError extends Error {}
 
 export class Relay {
   private readonly o: RelayOptions;
+  /** Statements outside any transaction. */
+  private readonly sql: Sql;
   private readonly lease: RelayLease;
   private readonly marker: Marker;
   private readonly chores: Housekeeping;
@@ -118,8 +125,9 @@ export class Relay {
 
   constructor(options: RelayOptions) {
     this.o = options;
+    this.sql = sqlFor(options.orm.em.fork());
     this.lease = new RelayLease({
-      pool: options.pool,
+      sql: this.sql,
       logger: options.logger,
       name: options.leaseName ?? "default",
       holder: options.holder ?? randomUUID(),
@@ -129,8 +137,8 @@ export class Relay {
         this.o.logger.warn({ err: error }, "relay lease renewal failed");
       },
     });
-    this.marker = new Marker(options.pool, this.lease);
-    this.chores = new Housekeeping(options);
+    this.marker = new Marker(options.orm, this.lease);
+    this.chores = new Housekeeping({ ...options, sql: this.sql });
   }
 
   get holder(): string {
@@ -198,7 +206,7 @@ export class Relay {
    * per-subject last sequences of batches sent but not yet marked.
    */
   private async prepare(epoch: number, base: bigint, exclude: readonly string[], last: ReadonlyMap<string, bigint> | undefined): Promise<Prepared> {
-    const candidates = await nextCandidates(this.o.pool, this.o.batchSize, exclude);
+    const candidates = await nextCandidates(this.sql, this.o.batchSize, exclude);
     const rows = candidates.rows.map((r) => {
       const sent = last?.get(r.subjectId);
       return sent !== undefined && sent > r.cursor ? { ...r, cursor: sent } : r;

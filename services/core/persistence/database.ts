@@ -68,6 +68,13 @@ interface OrmOptions {
   readonly poolMax?: number;
   /** How long opening a connection may take before it fails (default: no limit). */
   readonly connectTimeoutMs?: number;
+  /** TCP keepalive on the connections (default off): a dead peer is noticed on an idle one. */
+  readonly keepAlive?: boolean;
+  /**
+   * Told when an idle connection drops (a database restart, a terminated backend): the pool
+   * has discarded it, the next statement opens another. Unset, such a drop goes unsaid.
+   */
+  readonly onConnectionLost?: (error: Error) => void;
 }
 
 /**
@@ -75,15 +82,29 @@ interface OrmOptions {
  * manager, other SQL through the same entity manager's Kysely (platform/sql.ts).
  */
 export async function openOrm(databaseUrl: string, options: OrmOptions = {}): Promise<Orm> {
-  return MikroORM.init({
+  const orm = await MikroORM.init({
     clientUrl: databaseUrl,
     entities: allEntities,
     extensions: [Migrator],
     migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true, snapshot: false },
     pool: { max: options.poolMax ?? 20 },
-    driverOptions: { Client: PreparingClient, ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }) },
+    driverOptions: {
+      Client: PreparingClient,
+      ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }),
+      ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
+    },
     debug: false,
   });
+  const lost = options.onConnectionLost;
+  if (lost) {
+    // The pool exists from here on, opening no connection before the first statement. Once
+    // orm.close() ends it, a connection cut while it closes (Postgres stopping next) is no loss.
+    const pool = await orm.driver.getConnection().getNativeClient();
+    pool.on("error", (error) => {
+      if (!pool.ending) lost(error);
+    });
+  }
+  return orm;
 }
 
 /** Applies every committed migration not yet applied; returns their names. */
