@@ -6,9 +6,9 @@
 // 1. Drain: a 100,000-event backlog (10,000 users x 10 events) published by the relay into
 //    the project's Kafka broker; events per second (target >= 5,000), once through each
 //    Kafka client behind the Publisher port (kafkajs, @platformatic/kafka). Baselines: a bare
-//    idempotent producer of each client sending the same number of pre-encoded messages in
-//    batches of the same size (the broker's ceiling for that client); the ratio is
-//    relay/baseline. A fifth run publishes each event's state to a compacted state topic as
+//    idempotent producer of each client sending the records the relay sends for such a
+//    backlog (key, Event, CloudEvents headers), pre-encoded, in batches of the same size (the
+//    broker's ceiling for that client); the ratio is relay/baseline. A fifth run publishes each event's state to a compacted state topic as
 //    well (twice the records): its rate against the relay's without. Rounds interleave the
 //    runs; medians are printed.
 // 2. Latency at a steady 100 writes/s (SCIM PATCH active toggles, open loop): from the SCIM
@@ -35,10 +35,11 @@ import { kafkaPublisher, type Publisher } from "../services/relay/publisher.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { relayDatabase } from "../services/relay/index.ts";
 import { Relay } from "../services/relay/relay.ts";
-import { eventToPb } from "../services/core/transport/event-codec.ts";
+import { eventToPb, storedEventMessage } from "../services/core/transport/event-codec.ts";
 import { createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
-import { seedUserUpdates } from "./support.ts";
+import { outboundMessages } from "../services/relay/outbound.ts";
+import { seedUserUpdates, userUpdates } from "./support.ts";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
@@ -104,13 +105,26 @@ async function relayDrain(orm: Orm, client: Client, withState = false): Promise<
   return seconds;
 }
 
-/** Seconds a bare idempotent producer of `client` takes for EVENTS pre-encoded messages in batches of BATCH. */
+/**
+ * The records the relay sends for a seeded backlog (key, stored Event with its position,
+ * CloudEvents headers), built before the clock starts: what a bare producer sends for the
+ * same work.
+ */
+function relayRecords(topic: string): Array<{ key: string; value: Buffer; headers: Record<string, string> }> {
+  let position = 0n;
+  return [...userUpdates(randomUUID(), EVENTS / 10)].map(({ event, payload }) => {
+    position++;
+    const row = { ...event, seq: position, sequence: BigInt(event.sequence), payload: null, position: null, event: storedEventMessage(event, payload) };
+    const [message] = outboundMessages(row, position, eventToPb, { userTopic: topic, groupTopic: topic });
+    return { key: message!.key, value: Buffer.from(message!.value!), headers: message!.headers };
+  });
+}
+
+/** Seconds a bare idempotent producer of `client` takes to send relayRecords() in batches of BATCH. */
 async function bareDrain(client: Client): Promise<number> {
   const topic = uniqueName(`bench-bare-${client}`);
-  const users = EVENTS / 10;
-  const value = Buffer.alloc(600, 1);
-  const subject = randomUUID();
-  const batchAt = (i: number) => Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => ({ key: `${subject}-${(i + j) % users}`, value, headers: { ce_id: subject } }));
+  const records = relayRecords(topic);
+  const batchAt = (i: number) => records.slice(i, i + BATCH);
   if (client === "kafkajs") {
     const kafka = new Kafka({ clientId: "bench-bare-kafkajs", brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();

@@ -107,13 +107,26 @@ export async function cpuMeter(pid: number | undefined): Promise<() => Promise<{
 }
 
 /**
- * Writes a backlog of `users` x 10 unpublished `user.updated` events to the outbox as the
- * service writes them (payload and stored Event message), sequence-major: every user's
- * first event, then every user's second, and so on. `query` runs one statement.
+ * `users` x 10 `user.updated` events as the service writes them (the event, its payload as
+ * stored), sequence-major: every user's first event, then every user's second, and so on.
  */
-export async function seedUserUpdates(query: (text: string, params: unknown[]) => Promise<unknown>, directoryId: string, users: number): Promise<void> {
+export function* userUpdates(directoryId: string, users: number): Generator<{ event: NewEvent; payload: string }> {
   const now = new Date();
   const ids = Array.from({ length: users }, () => randomUUID());
+  for (let n = 1; n <= 10; n++) {
+    for (const [i, id] of ids.entries()) {
+      const user = { id, directoryId, userName: `u${i + 1}@bench.example`, state: "active", active: true, version: n, resource: { title: "Engineer" }, createdAt: now.toISOString(), updatedAt: now.toISOString(), deletedAt: null };
+      const event: NewEvent = { id: randomUUID(), directoryId, subjectType: "user", subjectId: id, sequence: n, type: "user.updated", occurredAt: now, payload: { user, changedAttributes: ["title"] } };
+      yield { event, payload: JSON.stringify(event.payload) };
+    }
+  }
+}
+
+/**
+ * Writes userUpdates() to the outbox as unpublished rows (payload and stored Event message),
+ * in statements of 5,000 rows. `query` runs one statement.
+ */
+export async function seedUserUpdates(query: (text: string, params: unknown[]) => Promise<unknown>, directoryId: string, users: number): Promise<void> {
   const rows: Array<{ event: NewEvent; payload: string }> = [];
   const flush = async () => {
     await query(
@@ -133,13 +146,9 @@ export async function seedUserUpdates(query: (text: string, params: unknown[]) =
     );
     rows.length = 0;
   };
-  for (let n = 1; n <= 10; n++) {
-    for (const [i, id] of ids.entries()) {
-      const user = { id, directoryId, userName: `u${i + 1}@bench.example`, state: "active", active: true, version: n, resource: { title: "Engineer" }, createdAt: now.toISOString(), updatedAt: now.toISOString(), deletedAt: null };
-      const event: NewEvent = { id: randomUUID(), directoryId, subjectType: "user", subjectId: id, sequence: n, type: "user.updated", occurredAt: now, payload: { user, changedAttributes: ["title"] } };
-      rows.push({ event, payload: JSON.stringify(event.payload) });
-      if (rows.length === 5_000) await flush();
-    }
+  for (const row of userUpdates(directoryId, users)) {
+    rows.push(row);
+    if (rows.length === 5_000) await flush();
   }
   if (rows.length > 0) await flush();
 }

@@ -40,18 +40,33 @@ const POSITION_KEY = (8 << 3) | 0;
  * none (0 is not encoded), so any consumer reads the position; no decoding, no re-encoding.
  */
 export function withPosition(stored: Uint8Array, position: bigint): Uint8Array {
-  const varint: number[] = [];
-  let v = BigInt.asUintN(64, position);
-  do {
-    const low = Number(v & 0x7fn);
-    v >>= 7n;
-    varint.push(v === 0n ? low : low | 0x80);
-  } while (v !== 0n);
+  const varint = varintOf(position);
   const out = new Uint8Array(stored.length + 1 + varint.length);
   out.set(stored);
   out[stored.length] = POSITION_KEY;
   out.set(varint, stored.length + 1);
   return out;
+}
+
+/** A non-negative int64 as a protobuf varint (7 bits a byte, low first); Number arithmetic below 2^53. */
+function varintOf(value: bigint): number[] {
+  const bytes: number[] = [];
+  if (value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    let v = Number(value);
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+    return bytes;
+  }
+  let v = BigInt.asUintN(64, value);
+  while (v >= 0x80n) {
+    bytes.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  bytes.push(Number(v));
+  return bytes;
 }
 
 /** CloudEvents 1.0 binary-mode headers for the Kafka protocol binding. */

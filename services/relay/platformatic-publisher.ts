@@ -174,7 +174,7 @@ export function platformaticPublisher(options: PlatformaticPublisherOptions): Pu
       const topic = metadata.topics.get(m.topic);
       if (!topic) throw new Error(`Kafka topic ${m.topic} is unknown to the broker`);
       let bytes = m.key.length + (m.value?.byteLength ?? 0) + RECORD_OVERHEAD;
-      for (const [k, v] of Object.entries(m.headers)) bytes += k.length + v.length + 2;
+      for (const k in m.headers) bytes += k.length + m.headers[k]!.length + 2;
       return {
         topic: m.topic,
         partition: partitionOf(m.key, topic.partitionsCount),
