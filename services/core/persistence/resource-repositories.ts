@@ -195,7 +195,7 @@ export function userRepository(sql: Sql, encode: EncodeEvent): UserRepository {
       );
     },
     async insertUnlessTombstoned(u, events, mappingVersion) {
-      const params = [...userParams(u), ...(await eventParams(events, encode)), mappingVersion ?? null];
+      const params = [...userParams(u), ...eventParams(events, encode), mappingVersion ?? null];
       const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS, params));
       return Number(rows[0]?.n ?? 0) === 1;
     },
@@ -220,7 +220,7 @@ export function userRepository(sql: Sql, encode: EncodeEvent): UserRepository {
       return row && { user: toUser(row), groups: row.groups.map(toGroup) };
     },
     async updateWithEvents(u, events, guard) {
-      const params = [...userParams(u), ...(await eventParams(events, encode)), guard.mappingVersion ?? null, guard.brakeOff];
+      const params = [...userParams(u), ...eventParams(events, encode), guard.mappingVersion ?? null, guard.brakeOff];
       const [row] = await guarded(u, () => sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS, params));
       if (Number(row?.n ?? 0) === 1) return "written";
       return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
@@ -365,22 +365,9 @@ export function membershipRepository(sql: Sql): MembershipRepository {
   };
 }
 
-/**
- * Events encoded between two turns of the event loop. Encoding one takes tens of µs, and
- * one change can write 100,000 (a large group deleted, one event per member): encoded in
- * one go, that would hold the process for seconds, its relay's lease renewals included.
- */
-const ENCODE_SLICE = 500;
-
 /** The unnest() parameters that insert events (EVENT_UNNEST), shared by every writer of them. */
-async function eventParams(events: readonly NewEvent[], encode: EncodeEvent): Promise<unknown[]> {
-  const payloads: string[] = [];
-  const messages: Uint8Array[] = [];
-  for (const [i, e] of events.entries()) {
-    if (i > 0 && i % ENCODE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
-    payloads.push(JSON.stringify(e.payload));
-    messages.push(encode(e, payloads[i]!));
-  }
+function eventParams(events: readonly NewEvent[], encode: EncodeEvent): unknown[] {
+  const payloads = events.map((e) => JSON.stringify(e.payload));
   return [
     events.map((e) => e.id),
     events.map((e) => e.directoryId),
@@ -390,16 +377,25 @@ async function eventParams(events: readonly NewEvent[], encode: EncodeEvent): Pr
     events.map((e) => e.type),
     payloads,
     events.map((e) => e.occurredAt),
-    messages,
+    events.map((e, i) => encode(e, payloads[i]!)),
   ];
 }
+
+/**
+ * Events per statement of an append. Encoding an event and serialising its parameters take
+ * about 150 µs of the process's one thread, and a change can write 100,000 events (a large
+ * group deleted: one per member): as one statement, that held the thread for 10 s (its
+ * relay lost its lease); in statements of this many, the thread is free between them.
+ */
+const APPEND_CHUNK = 500;
 
 export function outboxRepository(sql: Sql, encode: EncodeEvent): OutboxRepository {
   return {
     async append(events: readonly NewEvent[]) {
-      if (events.length === 0) return;
-      // One statement for any number of events (a group replace can emit thousands).
-      await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, await eventParams(events, encode));
+      // In the caller's transaction, in order: the rows take ascending seqs as before.
+      for (let i = 0; i < events.length; i += APPEND_CHUNK) {
+        await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events.slice(i, i + APPEND_CHUNK), encode));
+      }
     },
     async headPosition(directoryId: string) {
       const [row] = await sql<{ p: string }>(
