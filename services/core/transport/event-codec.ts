@@ -1,7 +1,9 @@
-// Outbox rows to the protobuf `roster.events.v1.Event` envelope: what the relay publishes to
-// Kafka and what EventService serves. The payload is the JSON the use case wrote (the
-// subject's new state and what changed); its snapshot goes through the same converters as
-// the directory RPCs, so a consumer sees one User shape everywhere.
+// The protobuf `roster.events.v1.Event` envelope of outbox rows: what the relay publishes to
+// Kafka and what EventService serves. It is built once, when the change is written
+// (storedEventMessage), from the payload JSON the use case wrote (the subject's new state and
+// what changed), and stored with the row; rows from before the outbox stored it are built
+// from their payload when read. Snapshots go through the same converters as the directory
+// RPCs, so a consumer sees one User shape everywhere.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { UserState as PbUserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
