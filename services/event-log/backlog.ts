@@ -136,7 +136,7 @@ export interface OutboxLag {
    * missing row (at most 20 listed, oldest first).
    */
   readonly stuckSubjects: StuckSubject[];
-  /** The oldest transaction holding a transaction id in this database: it holds the relay's horizon back. */
+  /** The oldest transaction holding a transaction id in this database: its events appear when it commits. */
   readonly oldestTransaction: { pid: number; ageSeconds: number; state: string | null; applicationName: string | null } | null;
 }
 

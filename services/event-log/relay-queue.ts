@@ -8,19 +8,15 @@ import { EVENTS_CHANNEL, OUTBOX_COLUMNS, toStoredEvent, type EventRow } from "./
 /** An unpublished event and its subject's last published sequence (0 when none). */
 export type Candidate = StoredEvent & { readonly cursor: bigint };
 
-// The visibility horizon: every transaction id below it had finished when this statement's
-// snapshot was taken, so no row below it can still appear. It is the snapshot's xmin, except
-// that transactions positively seen running in another database (which cannot write this
-// table) are passed over: one long transaction elsewhere on a shared server must not stall
-// publication here. A transaction whose database is unknown (finished meanwhile, prepared,
-// hidden) still holds the horizon back; that only costs latency.
-const HORIZON = `q.txid < (SELECT LEAST(pg_snapshot_xmax(s), (
-    SELECT x FROM pg_snapshot_xip(s) AS x
-     WHERE xid(x) NOT IN (SELECT backend_xid FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())
-     ORDER BY x LIMIT 1))
-  FROM pg_current_snapshot() AS s)`;
+// No visibility horizon: outbox_pending holds exactly the committed rows not yet published,
+// so a transaction that took its seq early and commits late adds its rows when it commits and
+// nothing is skipped (a relay reading `seq > last` would skip them). Per subject, order comes
+// from the cursor chain (planBatch: only the sequence after the subject's cursor goes), and
+// across subjects, from visibility: what committed before a transaction began is visible no
+// later than its rows. A long transaction, a 100,000-member group deleted, thus holds back
+// only its own events, not every commit made while it runs.
 /** A parked subject's rows wait until an operator unparks it; rows being marked are not read again. */
-const SENDABLE = `${HORIZON} AND NOT (q.seq = ANY($2::bigint[]))
+const SENDABLE = `NOT (q.seq = ANY($2::bigint[]))
   AND NOT EXISTS (SELECT 1 FROM relay_parked_subjects k WHERE k.subject_id = q.subject_id)`;
 type CandidateRow = EventRow & { cursor: string | null };
 

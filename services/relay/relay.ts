@@ -2,7 +2,7 @@
 // order, and assigns each published event its gap-free global position. The parts:
 //
 // - lease.ts: one active relay (lease row, fencing epoch, local deadline).
-// - batch-plan.ts: which events go next (below the visibility horizon, per subject the
+// - batch-plan.ts: which events go next (committed and unpublished, per subject the
 //   sequence after its cursor, fair among directories with a backlog).
 // - batch-sending.ts: one send, and the search for events the broker refuses for good
 //   (their subjects are parked; everything else flows).

@@ -10,6 +10,7 @@ import { Migration0008DeprovisioningBrake } from "./0008-deprovisioning-brake.ts
 import { Migration0009EventPositions } from "./0009-event-positions.ts";
 import { Migration0010Consumers } from "./0010-consumers.ts";
 import { Migration0011OutboxEventMessage } from "./0011-outbox-event-message.ts";
+import { Migration0012NoVisibilityHorizon } from "./0012-no-visibility-horizon.ts";
 
 // Applied in this order; never edit a migration once it has shipped, add a new one.
 export const migrations: MigrationObject[] = [
@@ -24,4 +25,5 @@ export const migrations: MigrationObject[] = [
   { name: "0009-event-positions", class: Migration0009EventPositions },
   { name: "0010-consumers", class: Migration0010Consumers },
   { name: "0011-outbox-event-message", class: Migration0011OutboxEventMessage },
+  { name: "0012-no-visibility-horizon", class: Migration0012NoVisibilityHorizon },
 ];
