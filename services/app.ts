@@ -119,9 +119,11 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const brake = new BrakeUseCases(store, (outcome) => metrics.deprovisioningBrake.inc({ outcome }));
   const resources = new ResourceContext(store, mapping.mapping, mapping.mapping.projection, brake, directories);
   const audit = new AuditUseCases(store);
-  // EventService and the lag gauges read the event log in statements of their own, outside
-  // any transaction, on the ORM's pool; open streams end at shutdown.
-  const eventSql = sqlFor(orm.em.fork());
+  // EventService and the lag gauges read the event log in statements of their own, on a small
+  // pool of their own: however many streams follow it, SCIM and RPC writes keep their
+  // connections. Open streams end at shutdown.
+  const eventsOrm = await openOrm(databaseUrl, { poolMax: 5, keepAlive: true, onConnectionLost: (error) => logger.warn({ err: error }, "event log connection lost") });
+  const eventSql = sqlFor(eventsOrm.em.fork());
   // The outbox lag, from the database: true even when no relay is alive to report it.
   metrics.watchOutbox(cachedLagReader(eventSql, logger));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
@@ -185,7 +187,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       // after a database restart cut a transaction) must not hold the process for ever:
       // past a bound, the pool is left behind, and said so.
       const drained = await Promise.race([
-        orm.close().then(() => true),
+        Promise.all([orm.close(), eventsOrm.close()]).then(() => true),
         new Promise<false>((r) => setTimeout(() => r(false), 5_000).unref()),
       ]);
       if (!drained) logger.warn("database pool did not drain in 5 s; leaving it to the process exit");

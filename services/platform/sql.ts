@@ -38,9 +38,13 @@ export function sqlFor(em: EntityManager): Sql {
  *   const LOCK_USER = prepared("SELECT * FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE");
  */
 const preparedNames = new Map<string, string>();
+/** Far above the fixed texts there are: reaching it means a text built at run time was registered. */
+const MAX_PREPARED = 200;
 
 export function prepared(text: string): string {
-  if (!preparedNames.has(text)) preparedNames.set(text, `roster_${preparedNames.size + 1}`);
+  if (preparedNames.has(text)) return text;
+  if (preparedNames.size >= MAX_PREPARED) throw new Error(`more than ${MAX_PREPARED} prepared statements: register fixed texts only`);
+  preparedNames.set(text, `roster_${preparedNames.size + 1}`);
   return text;
 }
 

@@ -28,6 +28,7 @@ import { eventually, readRecords, type RawRecord, type RecordReader } from "../t
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { startTestRoster, type TestRoster } from "../testing/roster.ts";
 import { STATE_SEQUENCE_HEADER } from "./outbound.ts";
+import { EVENT_TYPES } from "../../sdk/src/events.ts";
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, "../..");
@@ -358,24 +359,7 @@ describe("state topics", () => {
   }, 300_000);
 });
 
-const EVERY_EVENT_TYPE = [
-  "user.created",
-  "user.updated",
-  "user.deactivated",
-  "user.reactivated",
-  "user.deleted",
-  "user.added_to_group",
-  "user.removed_from_group",
-  "user.roles_changed",
-  "group.created",
-  "group.updated",
-  "group.deleted",
-  "group.members_added",
-  "group.members_removed",
-  "directory.deprovisioning_held",
-  "directory.deprovisioning_alerted",
-  "directory.deprovisioning_released",
-];
+const EVERY_EVENT_TYPE = Object.values(EVENT_TYPES);
 
 const JAVA_DIR = path.join(root, "consumers/java");
 const JAVA_JAR = path.join(JAVA_DIR, "target/roster-consumer.jar");
