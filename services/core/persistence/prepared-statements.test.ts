@@ -1,10 +1,12 @@
 // Registered statements run as named prepared statements on the ORM's connections (parsed
 // and planned once per connection); any other text stays unnamed, so texts built per request
 // (compiled SCIM filters) leave nothing behind on the connection.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepared, sqlFor } from "../../platform/sql.ts";
 import { createTestDatabase, type TestDatabase } from "../../testing/database.ts";
 import { migrate, openOrm, type Orm } from "./database.ts";
+import { userRepository } from "./resource-repositories.ts";
 
 let db: TestDatabase;
 let orm: Orm;
@@ -35,5 +37,34 @@ describe("prepared statements", () => {
     });
     expect(seen.results).toEqual([1, 2, 2, 3, 3, 4]);
     expect(seen.statements).toEqual([REGISTERED]);
+  });
+});
+
+describe("prepared statements across a migration", () => {
+  it("keep working on their connections when a later migration adds a column", async () => {
+    const users = (em: Parameters<typeof sqlFor>[0]) => userRepository(sqlFor(em), () => new Uint8Array());
+    const [directoryId, userId] = [randomUUID(), randomUUID()];
+    const sql = sqlFor(orm.em.fork());
+    await sql("INSERT INTO directories (id, name, provider, state, created_at, updated_at) VALUES ($1, 'd', 'okta', 'active', now(), now())", [directoryId]);
+    await sql(
+      `INSERT INTO users (id, directory_id, user_name, active, state, resource, version, created_at, updated_at)
+       VALUES ($1, $2, 'ada@example.com', true, 'active', '{}'::jsonb, 1, now(), now())`,
+      [userId, directoryId],
+    );
+    // Both pooled connections prepare the read, in transactions open at the same time.
+    const read = () => orm.em.fork().transactional(async (em) => (await users(em).getForUpdateWithGroups(directoryId, userId))?.user.userName);
+    const both = () =>
+      Promise.all([0, 1].map(() => orm.em.fork().transactional(async (em) => {
+        await sqlFor(em)("SELECT pg_sleep(0.05)");
+        return (await users(em).getForUpdateWithGroups(directoryId, randomUUID()))?.user.userName ?? null;
+      })));
+    expect(await both()).toEqual([null, null]);
+    await sql("ALTER TABLE users ADD COLUMN nickname text");
+    try {
+      expect(await read()).toBe("ada@example.com");
+      expect(await both()).toEqual([null, null]);
+    } finally {
+      await sql("ALTER TABLE users DROP COLUMN nickname");
+    }
   });
 });

@@ -139,7 +139,9 @@ const EVENT_UNNEST = (n: number) =>
  */
 export type EncodeEvent = (event: NewEvent, payloadJson: string) => Uint8Array;
 
-const USER_WITH_GROUPS = prepared(`SELECT u.*, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
+// Columns named, not u.*: a column added by a later migration must not change the result
+// of a statement old processes hold prepared (Postgres refuses to run it then).
+const USER_WITH_GROUPS = prepared(`SELECT ${USER_COLUMNS}, coalesce((SELECT json_agg(g ORDER BY g.display_name) FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'::json) AS groups
    FROM users u WHERE u.directory_id = $1 AND u.id = $2`);
 const USER_WITH_GROUPS_SKIP_LOCKED = prepared(`${USER_WITH_GROUPS} FOR UPDATE OF u SKIP LOCKED`);
 const LOCK_USER = prepared("SELECT id FROM users WHERE directory_id = $1 AND id = $2 FOR UPDATE");
