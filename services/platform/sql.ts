@@ -49,18 +49,55 @@ export function prepared(text: string): string {
 }
 
 /**
- * The ORM pool's connection class: a registered text with parameters runs as its named
- * statement (prepared on the connection's first use), anything else as before. The ORM's
+ * The ORM pool's connection class. A registered text with parameters runs as its named
+ * statement (prepared on the connection's first use), anything else as before; the ORM's
  * Kysely driver calls query(text, parameters).
+ *
+ * It also saves a round trip per transaction: the `begin` the ORM sends is answered at once
+ * and goes out with the transaction's first statement, in the same write (pg's pipeline
+ * mode sends a query without waiting for the one before). Postgres runs them in order, so
+ * that statement is inside the transaction, as before; `begin` cannot fail on an open
+ * connection, and a connection lost fails the statement after it. COMMIT is never deferred:
+ * its answer is the transaction's outcome.
  */
-export class PreparingClient extends pg.Client {}
-Object.defineProperty(PreparingClient.prototype, "query", {
-  value(this: pg.Client, ...args: unknown[]): unknown {
+export class PreparingClient extends pg.Client {
+  /** A `begin` (or `start transaction ...`) answered but not yet sent. */
+  private deferredBegin: string | undefined;
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // Not in ClientConfig's type; pg reads it from the config, and tests may set it too.
+    (this as unknown as { pipeline: boolean }).pipeline = true;
+  }
+
+  override query(...args: unknown[]): never {
     const [text, values] = args;
-    const name = typeof text === "string" && Array.isArray(values) && args.length === 2 ? preparedNames.get(text) : undefined;
-    return Reflect.apply(pg.Client.prototype.query, this, name === undefined ? args : [{ name, text, values }]);
-  },
-});
+    const withParameters = typeof text === "string" && Array.isArray(values) && args.length === 2;
+    const run = (...a: unknown[]): Promise<unknown> => Reflect.apply(pg.Client.prototype.query, this, a) as Promise<unknown>;
+    if (withParameters && values.length === 0 && this.deferredBegin === undefined && BEGIN.test(text)) {
+      this.deferredBegin = text;
+      return Promise.resolve(BEGIN_RESULT) as never;
+    }
+    const name = withParameters ? preparedNames.get(text) : undefined;
+    const statement = name === undefined ? args : [{ name, text, values }];
+    const begin = this.deferredBegin;
+    if (begin === undefined) return run(...statement) as never;
+    this.deferredBegin = undefined;
+    const stream = (this as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+    stream.cork();
+    try {
+      // Its failure (only a lost connection) is the next statement's failure too.
+      run(begin).catch(() => {});
+      return run(...statement) as never;
+    } finally {
+      stream.uncork();
+    }
+  }
+}
+
+/** The texts that open a transaction, as the ORM's Kysely driver sends them. */
+const BEGIN = /^(begin|start transaction( [a-z ]+)?)$/;
+const BEGIN_RESULT = Object.freeze({ command: "BEGIN", rowCount: null, rows: Object.freeze([]), fields: Object.freeze([]) });
 
 /** A timestamp column as a Date. */
 export const toDate = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
