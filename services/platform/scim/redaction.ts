@@ -7,6 +7,7 @@
 // string). What was found is then scrubbed from the rest of the call (an error detail that
 // echoes it). Everything here is total: whatever the input, it returns, within bounds.
 import { MAX_JSON_DEPTH, storableText } from "../json-limits.ts";
+import { setOwn } from "./json.ts";
 
 const SECRET_NAME = /pass(word)?|secret|token|authorization|credential|api[-_]?key/i;
 export const REDACTED = "[redacted]";
@@ -63,12 +64,6 @@ function redactFilterText(text: string, secrets: Secrets): string {
 }
 
 const FILTER_KEYS = new Set(["filter", "path"]);
-
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty for "__proto__", so it stays data; plain assignment is much faster.
-  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
-}
 
 /** A copy of a JSON value fit for the audit log: secrets redacted (and remembered), text storable. */
 function redactValue(value: unknown, depth: number, secrets: Secrets): unknown {

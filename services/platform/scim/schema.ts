@@ -3,6 +3,7 @@
 // resource normaliser that gives attribute names their canonical casing.
 
 import type { AttrRef } from "./ast.ts";
+import { setOwn } from "./json.ts";
 
 export const USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
 export const GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -306,12 +307,6 @@ export function renderSchemas(baseUrl: string): SchemaRepresentation[] {
 // Normalisation of incoming resources
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-// defineProperty, not assignment: a JSON body may carry an own "__proto__" key, and assigning
-// it would replace the prototype of the output instead of keeping it as (unknown) data.
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 function normalizeValue(def: AttributeDef, value: unknown): unknown {
   if (def.type === "boolean" && typeof value === "string" && /^(true|false)$/i.test(value)) {

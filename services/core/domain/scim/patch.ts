@@ -15,7 +15,7 @@ import type { Filter, PatchPath } from "../../../platform/scim/ast.ts";
 import { InvalidInputError, MutabilityError, type InvalidKind } from "../errors.ts";
 import { matchesFilter, parsePatchPath } from "../../../platform/scim/filter.ts";
 import { ScimRequestError } from "../../../platform/scim/errors.ts";
-import type { JsonObject, JsonValue } from "../../../platform/scim/json.ts";
+import { cloneJson, type JsonObject, type JsonValue } from "../../../platform/scim/json.ts";
 import { readPatchOperations, type OpName, type PatchOperation } from "../../../platform/scim/patch-request.ts";
 import {
   canonicalSchemaUrn,
@@ -108,7 +108,7 @@ export function applyPatch(resourceType: ResourceType, resource: JsonObject, bod
   const ctx: Context = {
     resourceType,
     lenient: opts.lenient,
-    resource: structuredClone(before),
+    resource: cloneJson(before),
     members: new MemberFold(),
     extensions: new Set(),
   };
