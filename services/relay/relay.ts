@@ -273,8 +273,13 @@ export class Relay {
     }
     const { sent, parked } = outcome;
     const ackedAt = Date.now();
-    const prepared = await next;
-    if (!(await this.settle())) return { published: 0, held, more: false, fenced: true };
+    // The mark starts as soon as Kafka acknowledged, while the next batch may still be read:
+    // EventService serves an event once it is marked.
+    const fenced = async (): Promise<StepResult> => {
+      await next;
+      return { published: 0, held, more: false, fenced: true };
+    };
+    if (!(await this.settle())) return fenced();
     this.marker.begin(sent, base, epoch, parked, () => {
       this.m.publishedTotal += sent.length;
       this.m.batchesTotal++;
@@ -282,7 +287,8 @@ export class Relay {
       if (parked.length > 0) this.reportParked(parked);
     });
     // Parks are settled at once: the next round must not pick a parked subject's event again.
-    if ((!pipelined || parked.length > 0) && !(await this.settle())) return { published: 0, held, more: false, fenced: true };
+    if ((!pipelined || parked.length > 0) && !(await this.settle())) return fenced();
+    const prepared = await next;
     if (prepared && parked.length === 0 && sent.length === batch.length) this.prepared = prepared;
     return { published: sent.length, held, more: more && sent.length > 0, fenced: false };
   }
