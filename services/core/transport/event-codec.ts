@@ -1,9 +1,9 @@
 // The protobuf `roster.events.v1.Event` envelope of outbox rows: what the relay publishes to
-// Kafka and what EventService serves. It is built once, when the change is written
-// (storedEventMessage), from the payload JSON the use case wrote (the subject's new state and
-// what changed), and stored with the row; rows from before the outbox stored it are built
-// from their payload when read. Snapshots go through the same converters as the directory
-// RPCs, so a consumer sees one User shape everywhere.
+// Kafka and what EventService serves (as stored, to a protobuf stream). It is built once,
+// when the change is written (storedEventMessage), from the payload JSON the use case wrote
+// (the subject's new state and what changed), and stored with the row; rows from before the
+// outbox stored it are built from their payload when read. Snapshots go through the same
+// converters as the directory RPCs, so a consumer sees one User shape everywhere.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { UserState as PbUserState } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
@@ -228,6 +228,15 @@ function eventFromPayload(row: EventFields, position: bigint | null): Event {
 
 export function encodeEvent(event: Event): Uint8Array {
   return toBinary(EventSchema, event);
+}
+
+/**
+ * The Event of an outbox row, encoded: the message the outbox stored with its position
+ * appended, as the relay sends it (no decoding); a row from before the outbox stored it is
+ * built from its payload.
+ */
+export function encodedEventAt(row: StoredEvent, position: bigint | null = row.position): Uint8Array {
+  return row.event ? withPosition(row.event, position ?? 0n) : encodeEvent(eventFromPayload(row, position));
 }
 
 /**

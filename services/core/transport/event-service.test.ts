@@ -4,10 +4,11 @@
 // ResyncRequiredError. Real server, real Postgres, the relay on the real broker.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ProviderKind } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { CursorExpiredDetailSchema, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { CursorExpiredDetailSchema, EventService, type Event } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { createRosterClients, EVENT_TYPES, ResyncRequiredError, subscribe, type RosterClients } from "../../../sdk/src/index.ts";
 import { startTestRoster, type TestRoster } from "../../testing/roster.ts";
 import { uniqueName } from "../../testing/kafka.ts";
@@ -207,5 +208,35 @@ describe("type filters", () => {
 
   it("the service and the SDK know the same event types", () => {
     expect([...DOMAIN_EVENT_TYPES].sort()).toEqual(Object.values(EVENT_TYPES).sort());
+  });
+});
+
+describe("streamed events", () => {
+  const auth: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${t.adminKey}`);
+    return next(req);
+  };
+  // Binary clients get each event as the bytes the outbox stored; JSON clients the decoded message.
+  const transports: Array<[string, () => Transport]> = [
+    ["Connect, binary", () => createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", interceptors: [auth] })],
+    ["Connect, JSON", () => createConnectTransport({ baseUrl: t.url, httpVersion: "1.1", useBinaryFormat: false, interceptors: [auth] })],
+    ["gRPC", () => createGrpcTransport({ baseUrl: t.url, interceptors: [auth] })],
+  ];
+
+  it.each(transports)("over %s are the events ListEvents serves, with their positions", async (_name, transport) => {
+    const directoryId = await newDirectory();
+    const user = await createUser(directoryId, "streamed");
+    await sdk.directory.deactivateUser({ directoryId, id: user });
+    const listed = await published(directoryId);
+    expect(listed.map((e) => e.type)).toEqual(["user.created", "user.deactivated"]);
+    const client = createClient(EventService, transport());
+    const streamed: Event[] = [];
+    for await (const r of client.streamEvents({ directoryId }, { timeoutMs: 10_000 })) {
+      streamed.push(r.event!);
+      expect(r.cursor).toBe(encodeCursor(r.event!.position));
+      if (streamed.length === listed.length) break;
+    }
+    expect(streamed).toEqual(listed);
+    expect(streamed.every((e) => e.position > 0n && e.payload.case !== undefined)).toBe(true);
   });
 });

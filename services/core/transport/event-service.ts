@@ -1,9 +1,11 @@
 // EventService: the published event log, in global position order, as pages, as a live
 // stream, and per subject. Only published events (those with a position) are served, so a
 // caller never sees an event whose transaction rolled back, and the order never changes.
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { CursorExpiredDetailSchema, type EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
+import { CursorExpiredDetailSchema, StreamEventsResponseSchema, type EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { checkId } from "../domain/directory.ts";
 import { InvalidInputError } from "../domain/errors.ts";
 import { EVENT_TYPES, isEventType } from "../domain/events.ts";
@@ -11,7 +13,8 @@ import { checkPageSize, decodePageToken, encodePageToken } from "../domain/pagin
 import type { DirectoryUseCases } from "../application/directories.ts";
 import type { EventLog, EventLogFloor } from "../../event-log/index.ts";
 import type { Notifier } from "../../platform/notifier.ts";
-import { eventToPb } from "./event-codec.ts";
+import type { StoredEvent } from "../../event-log/index.ts";
+import { encodedEventAt, eventToPb } from "./event-codec.ts";
 
 export interface EventServiceDeps {
   readonly directories: DirectoryUseCases;
@@ -108,6 +111,24 @@ async function refuseIfExpired(log: EventLog, directoryId: string, from: ReadFro
   throw cursorExpired(from.startTime && from.after === 0n ? "start_time" : "cursor", { oldestCursor: encodeCursor(floor.prunedThrough) });
 }
 
+/** Whether the caller reads protobuf's binary format (Connect, gRPC and gRPC-web all name JSON in the content type). */
+function readsBinary(ctx: HandlerContext): boolean {
+  return !(ctx.requestHeader.get("content-type") ?? "").includes("json");
+}
+
+/**
+ * One streamed event. To a binary client, the event goes as the bytes the outbox stored (its
+ * position appended), carried as the response's `event` field without being decoded and encoded
+ * again: what a stream catching up spent most of its time on. A JSON client gets the decoded
+ * message, which its format needs.
+ */
+function streamedEvent(e: StoredEvent, cursor: string, binary: boolean): MessageInitShape<typeof StreamEventsResponseSchema> {
+  if (!binary) return { event: eventToPb(e), cursor };
+  const response = create(StreamEventsResponseSchema, { cursor });
+  response.$unknown = [{ no: StreamEventsResponseSchema.field.event.number, wireType: WireType.LengthDelimited, data: new BinaryWriter().bytes(encodedEventAt(e)).finish() }];
+  return response;
+}
+
 export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<typeof EventService>> {
   async function directoryOf(id: string): Promise<string> {
     const directoryId = checkId("directory_id", id);
@@ -140,6 +161,7 @@ export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<ty
       // Unfiltered, a short page ends at the head already, and the query is saved per page.
       const filtered = filter.types.length > 0 || filter.subjectId !== undefined || from.startTime !== undefined;
       let announced = !req.signalCaughtUp;
+      const binary = readsBinary(ctx);
       while (!signal.aborted) {
         const generation = deps.notifier?.generation;
         const head = filtered ? await deps.log.headPosition(directoryId) : 0n;
@@ -150,7 +172,7 @@ export function eventServiceImpl(deps: EventServiceDeps): Partial<ServiceImpl<ty
         for (const e of page) {
           if (signal.aborted) return;
           from.after = e.position!;
-          yield { event: eventToPb(e), cursor: encodeCursor(from.after) };
+          yield streamedEvent(e, encodeCursor(from.after), binary);
         }
         if (page.length < STREAM_PAGE) {
           // Nothing at or below head is left to match: the next poll starts after it.
