@@ -8,7 +8,7 @@
 //    Kafka client behind the Publisher port (kafkajs, @platformatic/kafka). Baselines: a bare
 //    idempotent producer of each client sending the records the relay sends for such a
 //    backlog (key, Event, CloudEvents headers), pre-encoded, in batches of the same size (the
-//    broker's ceiling for that client); the ratio is relay/baseline. A fifth run publishes each event's state to a compacted state topic as
+//    broker's ceiling for that client); the ratio is relay/baseline (target >= 0.5). A fifth run publishes each event's state to a compacted state topic as
 //    well (twice the records): its rate against the relay's without. Rounds interleave the
 //    runs; medians are printed.
 // 2. Latency at a steady 100 writes/s (SCIM PATCH active toggles, open loop): from the SCIM
@@ -45,6 +45,8 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 6;
+/** The relay's drain against a bare producer of the same client. */
+const TARGET_RATIO = 0.5;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const brokers = testKafkaBrokers();
 const logger = createLogger("silent");
@@ -182,7 +184,11 @@ async function drain(): Promise<void> {
     const relay = med(`relay ${client}`);
     const bare = med(`bare ${client}`);
     const all = (name: string) => rates.get(name)!.map((r) => Math.round(r)).join(", ");
-    out(`  ${client.padEnd(12)} relay ${Math.round(relay)} [${all(`relay ${client}`)}]  bare producer ${Math.round(bare)} [${all(`bare ${client}`)}]  relay/bare = ${(relay / bare).toFixed(2)}  (target relay >= 5000: ${relay >= 5000 ? "met" : "MISSED"})`);
+    // Round by round too: the bare producer's rate varies more than the relay's on a shared machine.
+    const perRound = median(rates.get(`relay ${client}`)!.map((r, i) => r / rates.get(`bare ${client}`)![i]!));
+    out(
+      `  ${client.padEnd(12)} relay ${Math.round(relay)} [${all(`relay ${client}`)}]  bare producer ${Math.round(bare)} [${all(`bare ${client}`)}]  relay/bare = ${(relay / bare).toFixed(2)} (target >= ${TARGET_RATIO}: ${relay / bare >= TARGET_RATIO ? "met" : "MISSED"}; median of the rounds' ratios ${perRound.toFixed(2)})  (target relay >= 5000: ${relay >= 5000 ? "met" : "MISSED"})`,
+    );
   }
   const withState = med("relay platformatic+state");
   out(`  platformatic with state topic: relay ${Math.round(withState)} [${rates.get("relay platformatic+state")!.map((r) => Math.round(r)).join(", ")}]  with/without state = ${(withState / med("relay platformatic")).toFixed(2)}`);
