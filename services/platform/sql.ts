@@ -64,10 +64,8 @@ export class PreparingClient extends pg.Client {
   /** A `begin` (or `start transaction ...`) answered but not yet sent. */
   private deferredBegin: string | undefined;
 
-  constructor(config?: string | pg.ClientConfig) {
-    super(config);
-    // Not in ClientConfig's type; pg reads it from the config, and tests may set it too.
-    (this as unknown as { pipeline: boolean }).pipeline = true;
+  constructor(config: string | pg.ClientConfig = {}) {
+    super({ ...(typeof config === "string" ? { connectionString: config } : config), pipeline: true });
   }
 
   override query(...args: unknown[]): never {

@@ -11,9 +11,8 @@ import { InvalidInputError } from "../domain/errors.ts";
 import { EVENT_TYPES, isEventType } from "../domain/events.ts";
 import { checkPageSize, decodePageToken, encodePageToken } from "../domain/paging.ts";
 import type { DirectoryUseCases } from "../application/directories.ts";
-import type { EventLog, EventLogFloor } from "../../event-log/index.ts";
+import type { EventLog, EventLogFloor, StoredEvent } from "../../event-log/index.ts";
 import type { Notifier } from "../../platform/notifier.ts";
-import type { StoredEvent } from "../../event-log/index.ts";
 import { encodedEventAt, eventToPb } from "./event-codec.ts";
 
 export interface EventServiceDeps {
@@ -125,7 +124,9 @@ function readsBinary(ctx: HandlerContext): boolean {
 function streamedEvent(e: StoredEvent, cursor: string, binary: boolean): MessageInitShape<typeof StreamEventsResponseSchema> {
   if (!binary) return { event: eventToPb(e), cursor };
   const response = create(StreamEventsResponseSchema, { cursor });
-  response.$unknown = [{ no: StreamEventsResponseSchema.field.event.number, wireType: WireType.LengthDelimited, data: new BinaryWriter().bytes(encodedEventAt(e)).finish() }];
+  // An unknown field is written as it is: tag, then these bytes (length-prefixed).
+  const data = new BinaryWriter().bytes(encodedEventAt(e)).finish();
+  response.$unknown = [{ no: StreamEventsResponseSchema.field.event.number, wireType: WireType.LengthDelimited, data }];
   return response;
 }
 
