@@ -64,8 +64,11 @@ export class PreparingClient extends pg.Client {
   /** A `begin` (or `start transaction ...`) answered but not yet sent. */
   private deferredBegin: string | undefined;
 
-  constructor(config: string | pg.ClientConfig = {}) {
-    super({ ...(typeof config === "string" ? { connectionString: config } : config), pipeline: true });
+  constructor(config?: string | pg.ClientConfig) {
+    // The pool's config as given, not a copy: pg-pool hides the password as a non-enumerable
+    // property, which a copy would drop.
+    super(config);
+    (this as { pipeline: boolean }).pipeline = true;
   }
 
   override query(...args: unknown[]): never {
