@@ -29,14 +29,14 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { loadConfig } from "../services/config.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { startRoster } from "../services/app.ts";
-import { migrate, openOrm, type Orm } from "../services/core/persistence/database.ts";
+import type { Orm } from "../services/core/persistence/database.ts";
 import { sqlFor } from "../services/platform/sql.ts";
 import { kafkaPublisher, type Publisher } from "../services/relay/publisher.ts";
 import { platformaticPublisher } from "../services/relay/platformatic-publisher.ts";
 import { relayDatabase } from "../services/relay/index.ts";
 import { Relay } from "../services/relay/relay.ts";
 import { eventToPb, storedEventMessage } from "../services/core/transport/event-codec.ts";
-import { createTestDatabase } from "../services/testing/database.ts";
+import { createMigratedDatabase, createTestDatabase } from "../services/testing/database.ts";
 import { testKafkaBrokers, uniqueName } from "../services/testing/kafka.ts";
 import { outboundMessages } from "../services/relay/outbound.ts";
 import { seedUserUpdates, userUpdates } from "./support.ts";
@@ -162,10 +162,9 @@ function median(values: number[]): number {
 }
 
 async function drain(): Promise<void> {
-  const db = await createTestDatabase();
   // The relay's database as the relay role opens it (its own small pool).
-  const orm = await openOrm(db.url, relayDatabase(logger));
-  await migrate(orm);
+  const db = await createMigratedDatabase(relayDatabase(logger));
+  const { orm } = db;
   const rates = new Map<string, number[]>();
   const record = (name: string, seconds: number) => rates.set(name, [...(rates.get(name) ?? []), EVENTS / seconds]);
   // Rounds interleave the four runs, so a noisy neighbour hurts each of them alike.
@@ -176,8 +175,7 @@ async function drain(): Promise<void> {
     }
     record("relay platformatic+state", await relayDrain(orm, "platformatic", true));
   }
-  await orm.close();
-  await db.drop();
+  await db.close();
   const med = (name: string) => median(rates.get(name)!);
   out(`drain: ${EVENTS} events, relay batch ${BATCH}, ${PARTITIONS} partitions, medians of ${ROUNDS} rounds (events/s)`);
   for (const client of CLIENTS) {

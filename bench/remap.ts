@@ -22,14 +22,13 @@ import { DirectoryUseCases } from "../services/core/application/directories.ts";
 import { ResourceContext } from "../services/core/application/resource-context.ts";
 import { getUser } from "../services/core/application/users/read.ts";
 import { replaceUser } from "../services/core/application/users/replace.ts";
-import { migrate, openOrm } from "../services/core/persistence/database.ts";
 import { storedEventMessage } from "../services/core/transport/event-codec.ts";
 import { OrmStore } from "../services/core/persistence/store.ts";
 import { mappingRepositories } from "../services/mapping/persistence/mapping-repository.ts";
 import { sqlFor } from "../services/platform/sql.ts";
 import { createLogger } from "../services/platform/logger.ts";
 import { createMapping } from "../services/mapping/transport/mapping-service.ts";
-import { createTestDatabase } from "../services/testing/database.ts";
+import { createMigratedDatabase } from "../services/testing/database.ts";
 
 const USERS = Number(process.env.BENCH_USERS ?? 50_000);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 8);
@@ -46,10 +45,9 @@ function pct(values: number[], p: number): number {
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 async function main(): Promise<void> {
-  const db = await createTestDatabase();
-  const orm = await openOrm(db.url, { poolMax: WRITERS + 4 });
+  const db = await createMigratedDatabase({ poolMax: WRITERS + 4 });
+  const { orm } = db;
   try {
-    await migrate(orm);
     const sql = sqlFor(orm.em.fork());
     const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
     const directories = new DirectoryUseCases(store);
@@ -145,8 +143,7 @@ async function main(): Promise<void> {
     out(`sequences: ${Number(gaps!.n)} users with a gap or a version mismatch`);
     if (!exact || duplicates > 0 || Number(gaps!.n) > 0 || done.state !== "done") process.exitCode = 1;
   } finally {
-    await orm.close();
-    await db.drop();
+    await db.close();
   }
 }
 

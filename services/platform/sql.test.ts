@@ -63,8 +63,11 @@ describe("a transaction's begin", () => {
 
   it("with an isolation level is deferred the same way", async () => {
     await connect();
+    writes = 0;
     await q("start transaction isolation level repeatable read read only");
+    expect(writes).toBe(0);
     expect(await q<{ transaction_isolation: string }>("SHOW transaction_isolation")).toEqual([{ transaction_isolation: "repeatable read" }]);
+    expect(writes).toBe(1);
     await q("commit");
   });
 

@@ -6,9 +6,9 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createLogger } from "../platform/logger.ts";
-import { migrate, openOrm, type Orm } from "../core/persistence/database.ts";
+import type { Orm } from "../core/persistence/database.ts";
 import { sqlFor, type Sql } from "../platform/sql.ts";
-import { createTestDatabase, type TestDatabase } from "../testing/database.ts";
+import { createMigratedDatabase, createTestDatabase, type MigratedDatabase } from "../testing/database.ts";
 import { eventually } from "../testing/events.ts";
 import { testKafkaBrokers, uniqueName } from "../testing/kafka.ts";
 import { Kafka, logLevel } from "kafkajs";
@@ -23,7 +23,7 @@ import { EventSchema } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 
 const logger = createLogger("silent");
 const topic = uniqueName("roster-pitfalls");
-let db: TestDatabase;
+let db: MigratedDatabase;
 /** Writers' sessions (rows appended in transactions held open), and assertions. */
 let pool: pg.Pool;
 /** The relays' database, as the service opens it. */
@@ -42,9 +42,8 @@ interface Sent {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await openOrm(db.url, { poolMax: 10 });
-  await migrate(orm);
+  db = await createMigratedDatabase({ poolMax: 10 });
+  orm = db.orm;
   sql = sqlFor(orm.em.fork());
   pool = new pg.Pool({ connectionString: db.url, max: 10 });
   kafka = platformaticPublisher({ brokers: testKafkaBrokers(), clientId: "roster-pitfalls", topics: [topic], partitions: 3, logger });
@@ -58,8 +57,7 @@ afterEach(async () => {
 afterAll(async () => {
   await kafka?.close();
   await pool?.end();
-  await orm?.close();
-  await db?.drop();
+  await db?.close();
 });
 
 /** A relay on the real broker that records what it got acknowledged. */

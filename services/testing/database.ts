@@ -1,7 +1,7 @@
 // Each test file gets a database of its own on the shared test server, dropped at the end.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { startEmbeddedPostgres } from "../core/persistence/database.ts";
+import { migrate, openOrm, startEmbeddedPostgres, type Orm, type OrmOptions } from "../core/persistence/database.ts";
 
 export const DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -72,6 +72,34 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       } finally {
         await client.end();
       }
+    },
+  };
+}
+
+/** A test database with the migrations applied, and an ORM on it. */
+export interface MigratedDatabase extends TestDatabase {
+  readonly orm: Orm;
+  /** Closes the ORM, then drops the database. */
+  close(): Promise<void>;
+}
+
+/** createTestDatabase, migrated, with an ORM opened as openOrm(url, options) would. */
+export async function createMigratedDatabase(options: OrmOptions = {}): Promise<MigratedDatabase> {
+  const db = await createTestDatabase();
+  const orm = await openOrm(db.url, options);
+  try {
+    await migrate(orm);
+  } catch (error) {
+    await orm.close();
+    await db.drop();
+    throw error;
+  }
+  return {
+    ...db,
+    orm,
+    async close() {
+      await orm.close();
+      await db.drop();
     },
   };
 }

@@ -63,7 +63,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, optio
 
 export type Orm = MikroORM;
 
-interface OrmOptions {
+export interface OrmOptions {
   /** Connections in the pool (default 20): every statement of the process shares them. */
   readonly poolMax?: number;
   /** How long opening a connection may take before it fails (default: no limit). */

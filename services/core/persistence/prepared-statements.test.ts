@@ -4,22 +4,20 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prepared, sqlFor } from "../../platform/sql.ts";
-import { createTestDatabase, type TestDatabase } from "../../testing/database.ts";
-import { migrate, openOrm, type Orm } from "./database.ts";
+import { createMigratedDatabase, type MigratedDatabase } from "../../testing/database.ts";
+import type { Orm } from "./database.ts";
 import { userRepository } from "./resource-repositories.ts";
 
-let db: TestDatabase;
+let db: MigratedDatabase;
 let orm: Orm;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await openOrm(db.url, { poolMax: 2 });
-  await migrate(orm);
+  db = await createMigratedDatabase({ poolMax: 2 });
+  orm = db.orm;
 });
 
 afterAll(async () => {
-  await orm?.close();
-  await db?.drop();
+  await db?.close();
 });
 
 const REGISTERED = prepared("SELECT $1::int + 1 AS n /* registered */");
