@@ -16,7 +16,7 @@ import pg from "pg";
 const databaseUrl = process.env.DATABASE_URL;
 const directoryId = process.env.BASELINE_DIRECTORY_ID;
 if (!databaseUrl || !directoryId) throw new Error("DATABASE_URL and BASELINE_DIRECTORY_ID are required");
-// The same pool size as Roster's ORM.
+// The same pool size as Roster's core (ROSTER_DATABASE_POOL_MAX's default).
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
 
 async function create(body: Record<string, unknown>): Promise<Record<string, unknown>> {

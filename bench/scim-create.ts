@@ -23,7 +23,8 @@
 // (VmHWM) of each server process.
 //
 // Environment: ROSTER_TEST_DATABASE_URL (the Postgres server, default local trust auth),
-// BENCH_ROUNDS (default 5), BENCH_SECONDS (per throughput round, default 4),
+// BENCH_ROUNDS (default 5), BENCH_WARMUP_SECONDS (per server, before the rounds, default 2),
+// BENCH_SECONDS (per throughput round, default 4),
 // BENCH_LATENCY_SECONDS (per latency round, default 8), BENCH_PATCH_USERS (users seeded per
 // server for the patch scenario, default 40000), BENCH_ROSTER_NODE_ARGS (extra node flags
 // for the Roster child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
@@ -43,6 +44,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const LATENCY_ROUNDS = Math.max(1, Math.ceil(ROUNDS / 2));
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 8);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 50;
 const PATCH_USERS = Number(process.env.BENCH_PATCH_USERS ?? 40_000);
@@ -273,8 +275,10 @@ async function main(): Promise<void> {
     ];
     const [rosterTarget, baselineTarget] = targets as [Target, Target];
 
-    // Warm-up: JIT, pools, plan caches.
-    for (const target of targets) await throughput(target, 2);
+    // Warm-up: JIT, pools, plan caches. V8 keeps optimising a large server's hot paths for
+    // seconds under load, Roster's more than the baseline's: shorter, the first round
+    // measures compilation.
+    for (const target of targets) await throughput(target, WARMUP_SECONDS);
 
     const rps: Record<string, number[]> = { roster: [], baseline: [] };
     // CPU per answered request during the throughput rounds, µs: the server's, and Postgres'.

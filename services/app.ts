@@ -68,6 +68,8 @@ function send(res: Res, status: number, body: string, contentType: string): void
 const sendJson = (res: Res, status: number, body: unknown) => send(res, status, JSON.stringify(body), "application/json");
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Directory snapshots running at once per process (SnapshotDirectory); more wait their turn. */
+const SNAPSHOT_CONNECTIONS = 2;
 
 /** The caller's request id when it is a sane one, else a new one. */
 function requestIdOf(req: Req): string {
@@ -110,7 +112,7 @@ interface CoreRole {
 }
 
 async function startCore(config: Config, databaseUrl: string, logger: Logger, metrics: Metrics): Promise<CoreRole> {
-  const orm = await openOrm(databaseUrl, { onConnectionLost: (error) => logger.warn({ err: error }, "database connection lost") });
+  const orm = await openOrm(databaseUrl, { name: "roster-core", poolMax: config.databasePoolMax, onConnectionLost: (error) => logger.warn({ err: error }, "database connection lost") });
   const applied = await migrate(orm);
   if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
   const store = new OrmStore(orm, mappingRepositories, storedEventMessage);
@@ -122,8 +124,12 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   // EventService and the lag gauges read the event log in statements of their own, on a small
   // pool of their own: however many streams follow it, SCIM and RPC writes keep their
   // connections. Open streams end at shutdown.
-  const eventsOrm = await openOrm(databaseUrl, { poolMax: 5, keepAlive: true, onConnectionLost: (error) => logger.warn({ err: error }, "event log connection lost") });
+  const eventsOrm = await openOrm(databaseUrl, { name: "roster-events", poolMax: 5, keepAlive: true, onConnectionLost: (error) => logger.warn({ err: error }, "event log connection lost") });
   const eventSql = sqlFor(eventsOrm.em.fork());
+  // A snapshot holds its REPEATABLE READ transaction for as long as its reader takes (a
+  // stalled one up to a minute): snapshots take connections of their own, so however many
+  // are open, requests and streams keep theirs. Those past SNAPSHOT_CONNECTIONS wait.
+  const snapshotsOrm = await openOrm(databaseUrl, { name: "roster-snapshots", poolMax: SNAPSHOT_CONNECTIONS, onConnectionLost: (error) => logger.warn({ err: error }, "snapshot connection lost") });
   // The outbox lag, from the database: true even when no relay is alive to report it.
   metrics.watchOutbox(cachedLagReader(eventSql, logger));
   const notifier = new Notifier(databaseUrl, EVENTS_CHANNEL, logger);
@@ -155,7 +161,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
     resources,
     audit,
     brake,
-    snapshots: new SnapshotUseCases(store, mapping.mapping.projection),
+    snapshots: new SnapshotUseCases(new OrmStore(snapshotsOrm, mappingRepositories, storedEventMessage), mapping.mapping.projection),
     mapping,
     metrics,
     logger,
@@ -187,7 +193,7 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
       // after a database restart cut a transaction) must not hold the process for ever:
       // past a bound, the pool is left behind, and said so.
       const drained = await Promise.race([
-        Promise.all([orm.close(), eventsOrm.close()]).then(() => true),
+        Promise.all([orm.close(), eventsOrm.close(), snapshotsOrm.close()]).then(() => true),
         new Promise<false>((r) => setTimeout(() => r(false), 5_000).unref()),
       ]);
       if (!drained) logger.warn("database pool did not drain in 5 s; leaving it to the process exit");

@@ -21,6 +21,11 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** Postgres URL; absent means run an embedded Postgres under dataDir. */
   readonly databaseUrl: string | undefined;
+  /**
+   * Connections of the core's pool, which its requests share. More transactions at once than
+   * the database has cores to run them only costs it CPU (each runs slower).
+   */
+  readonly databasePoolMax: number;
   readonly dataDir: string;
   readonly embeddedPostgresPort: number;
   readonly roles: readonly Role[];
@@ -177,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "ROSTER_PORT", 8080, 0, 65535),
     publicUrl: publicUrl(env),
     databaseUrl: str(env, "DATABASE_URL"),
+    databasePoolMax: int(env, "ROSTER_DATABASE_POOL_MAX", 10, 1, 1_000),
     dataDir: str(env, "ROSTER_DATA_DIR") ?? ".roster",
     embeddedPostgresPort: int(env, "ROSTER_EMBEDDED_PG_PORT", 54329, 1, 65535),
     roles: roles as Role[],

@@ -13,6 +13,7 @@ import { relayDatabase, startRelay } from "./relay/index.ts";
 import { openOrm } from "./core/persistence/database.ts";
 import { eventToPb } from "./core/transport/event-codec.ts";
 import { eventually } from "./testing/events.ts";
+import { queryDatabase } from "./testing/database.ts";
 
 let t: TestRoster;
 
@@ -235,4 +236,28 @@ describe("outbox lag with no relay running", () => {
       await r.stop();
     }
   }, 30_000);
+});
+
+describe("database pools", () => {
+  it("holds the core's requests to ROSTER_DATABASE_POOL_MAX connections, named per pool", async () => {
+    expect(loadConfig({}).databasePoolMax).toBe(10);
+    for (const bad of ["0", "-1", "2.5", "many", "1001"]) {
+      expect(() => loadConfig({ ROSTER_DATABASE_POOL_MAX: bad }), bad).toThrow(/ROSTER_DATABASE_POOL_MAX/);
+    }
+    const small = await startTestRoster({ ROSTER_DATABASE_POOL_MAX: "2" });
+    try {
+      const dir = await createScimDirectory(small, ProviderKind.OKTA);
+      const created = await Promise.all(Array.from({ length: 20 }, (_, i) => dir.scim("POST", "/Users", { userName: `pool${i}@example.com` })));
+      expect(created.map((r) => r.status)).toEqual(Array(20).fill(201));
+      const pools = await queryDatabase<{ name: string; n: number }>(
+        small.database.url,
+        "SELECT application_name AS name, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1",
+      );
+      const core = pools.find((p) => p.name === "roster-core")?.n ?? 0;
+      expect(core).toBeGreaterThan(0);
+      expect(core).toBeLessThanOrEqual(2);
+    } finally {
+      await small.stop();
+    }
+  });
 });

@@ -25,6 +25,7 @@ export interface RelayRole {
 export function relayDatabase(logger: Logger) {
   const log = logger.child({ component: "relay" });
   return {
+    name: "roster-relay",
     poolMax: 4,
     connectTimeoutMs: 5_000,
     keepAlive: true,

@@ -64,10 +64,15 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, optio
 export type Orm = MikroORM;
 
 export interface OrmOptions {
-  /** Connections in the pool (default 20): every statement of the process shares them. */
+  /** Connections in the pool (default 10): every statement of the ORM's users shares them. */
   readonly poolMax?: number;
   /** How long opening a connection may take before it fails (default: no limit). */
   readonly connectTimeoutMs?: number;
+  /**
+   * The pool's name in Postgres (`application_name`, seen in pg_stat_activity), so an
+   * operator can tell the pools apart; one set in the database URL wins.
+   */
+  readonly name?: string;
   /** TCP keepalive on the connections (default off): a dead peer is noticed on an idle one. */
   readonly keepAlive?: boolean;
   /**
@@ -87,11 +92,12 @@ export async function openOrm(databaseUrl: string, options: OrmOptions = {}): Pr
     entities: allEntities,
     extensions: [Migrator],
     migrations: { migrationsList: migrations, transactional: true, allOrNothing: true, silent: true, snapshot: false },
-    pool: { max: options.poolMax ?? 20 },
+    pool: { max: options.poolMax ?? 10 },
     driverOptions: {
       Client: PreparingClient,
       ...(options.connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: options.connectTimeoutMs }),
       ...(options.keepAlive === undefined ? {} : { keepAlive: options.keepAlive }),
+      ...(options.name === undefined ? {} : { application_name: options.name }),
     },
     debug: false,
   });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { ApiKeyScope, DirectoryService, GroupSchema, ProviderKind, UserSchema } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
 import { EventService } from "@roster/sdk/gen/roster/events/v1/events_pb.js";
 import { CanonicalUserSchema } from "@roster/sdk/gen/roster/mapping/v1/mapping_pb.js";
@@ -13,6 +14,7 @@ import { failureOf } from "../../testing/connect.ts";
 import { queryDatabase } from "../../testing/database.ts";
 import { eventually } from "../../testing/events.ts";
 import { uniqueName } from "../../testing/kafka.ts";
+import { createScimDirectory } from "../../testing/scim.ts";
 import { startTestRoster, type TestRoster } from "../../testing/roster.ts";
 
 let t: TestRoster;
@@ -197,6 +199,48 @@ describe("SnapshotDirectory", () => {
     expect(largest).toBe(1000);
     const s = await resync(events(), directoryId);
     expect(s.members.get(group!.id)!.size).toBe(2500);
+  }, 60_000);
+
+  it("stalled snapshots hold no connection that another tenant's writes need", async () => {
+    // 12 readers that never read: each snapshot waits for its reader, its transaction open,
+    // for up to a minute. Over HTTP/2, flow control stops a stream's sending after 64 KiB.
+    const { directory } = await admin().createDirectory({ name: "stalled readers", provider: ProviderKind.GENERIC });
+    const directoryId = directory!.id;
+    await queryDatabase(
+      t.database.url,
+      `INSERT INTO users (id, directory_id, user_name, active, state, resource, version, created_at, updated_at)
+       SELECT gen_random_uuid(), $1, 'stall' || i || '@example.com', true, 'active',
+              jsonb_build_object('userName', 'stall' || i || '@example.com', 'title', repeat('x', 200)), 1, now(), now()
+         FROM generate_series(1, 5000) AS i`,
+      [directoryId],
+    );
+    const transport = createConnectTransport({
+      baseUrl: t.url,
+      httpVersion: "2",
+      interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
+    });
+    const stalled = new AbortController();
+    const readers = Array.from({ length: 12 }, () =>
+      t.client(EventService, undefined, transport).snapshotDirectory({ directoryId }, { signal: stalled.signal })[Symbol.asyncIterator]().next().catch(() => undefined),
+    );
+    const openSnapshots = () =>
+      queryDatabase<{ n: number }>(t.database.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
+    await eventually(async () => (await openSnapshots())[0]!.n >= 2, 20_000, "the snapshots to open");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      // Another tenant writes and reads its events at once, not after the stalled readers' minute.
+      const within = <T>(what: string, p: Promise<T>) =>
+        Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} waited for the stalled snapshots`)), 5_000))]);
+      const other = await within("creating a directory", createScimDirectory(t, ProviderKind.OKTA));
+      for (let i = 0; i < 20; i++) expect((await within("a SCIM create", other.scim("POST", "/Users", { userName: `busy${i}@example.com` }))).status).toBe(201);
+      await published(other.id);
+      expect((await within("ListEvents", events().listEvents({ directoryId: other.id, pageSize: 100 }))).events).toHaveLength(20);
+    } finally {
+      stalled.abort();
+      await Promise.all(readers);
+    }
+    // Once the stalled readers are gone, the snapshot connections serve again.
+    expect((await resync(events(), directoryId)).users.size).toBe(5000);
   }, 60_000);
 
   it("refuses unknown directories, malformed ids and another tenant's directory", async () => {
