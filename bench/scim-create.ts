@@ -275,9 +275,7 @@ async function main(): Promise<void> {
     ];
     const [rosterTarget, baselineTarget] = targets as [Target, Target];
 
-    // Warm-up: JIT, pools, plan caches. V8 keeps optimising a large server's hot paths for
-    // seconds under load, Roster's more than the baseline's: shorter, the first round
-    // measures compilation.
+    // Warm-up: JIT, pools, plan caches.
     for (const target of targets) await throughput(target, WARMUP_SECONDS);
 
     const rps: Record<string, number[]> = { roster: [], baseline: [] };

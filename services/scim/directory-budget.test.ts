@@ -93,7 +93,7 @@ describe("scimRequestCost", () => {
   it("charges one for a resource and a page's worth for a list", () => {
     expect(cost("GET", "/Users/123")).toBe(1);
     expect(cost("POST", "/Users")).toBe(1);
-    expect(cost("PATCH", "/Groups/9")).toBe(1);
+    expect(cost("GET", "/Groups/9")).toBe(1);
     expect(cost("GET", "/ServiceProviderConfig")).toBe(1);
     expect(cost("GET", "/Users")).toBe(10);
     expect(cost("GET", "/users?count=200")).toBe(20);
@@ -104,5 +104,12 @@ describe("scimRequestCost", () => {
     expect(cost("GET", `/Users?count=500&filter=${encodeURIComponent('userName sw "a"')}`)).toBe(50);
     expect(cost("POST", "/Users/.search")).toBe(10);
     expect(cost("POST", "/Bulk")).toBe(Number.POSITIVE_INFINITY);
+  });
+  it("charges four for a write of a group, which may change thousands of memberships at once", () => {
+    for (const [method, path] of [["POST", "/Groups"], ["PUT", "/Groups/9"], ["PATCH", "/groups/9"], ["DELETE", "/Groups/9"]] as const) {
+      expect(cost(method, path), `${method} ${path}`).toBe(4);
+    }
+    expect(cost("POST", "/Groups/.search")).toBe(10);
+    expect(cost("PATCH", "/Users/9")).toBe(1);
   });
 });

@@ -34,6 +34,13 @@ const UNLIMITED: DirectorySlot = { granted: Promise.resolve(true), leave: () => 
 
 /** Resources a list request may return per cost unit; one resource read or write costs 1. */
 const RESOURCES_PER_UNIT = 10;
+/**
+ * A write of a group may change thousands of memberships in one transaction, which holds a
+ * database connection for seconds: a directory runs at most budget / GROUP_WRITE_COST of them
+ * at once, so the connections the core shares stay free for other directories.
+ */
+const GROUP_WRITE_COST = 4;
+const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 // A filter that names one resource by a unique attribute finds at most one: as cheap as a
 // read by id. (The shape IdPs use to look a user up before creating it.)
 const SINGLE_MATCH_FILTER = /^\s*(userName|externalId|id|displayName)\s+eq\s+"[^"]*"\s*$/i;
@@ -41,13 +48,15 @@ const SINGLE_MATCH_FILTER = /^\s*(userName|externalId|id|displayName)\s+eq\s+"[^
 /**
  * What a SCIM request costs, from its method, path below the SCIM base and query, before
  * its body is read: a list costs its page size in units of RESOURCES_PER_UNIT, a search its
- * default page, a bulk request the whole budget (the caller clamps to the budget).
+ * default page, a write of a group GROUP_WRITE_COST, a bulk request the whole budget (the
+ * caller clamps to the budget).
  */
 export function scimRequestCost(method: string, path: string, query: URLSearchParams): number {
   const [endpoint, second, ...rest] = path.split("/").filter((p) => p !== "");
   const kind = endpoint?.toLowerCase();
   if (rest.length > 0) return 1;
   if (kind === "bulk") return Number.POSITIVE_INFINITY;
+  if (kind === "groups" && second !== ".search" && WRITES.has(method)) return GROUP_WRITE_COST;
   if (kind === ".search" || second === ".search") return Math.ceil(DEFAULT_PAGE_SIZE / RESOURCES_PER_UNIT);
   if (method !== "GET" || second !== undefined || (kind !== "users" && kind !== "groups")) return 1;
   const filter = query.get("filter");
