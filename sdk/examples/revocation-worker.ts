@@ -82,7 +82,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       client: clients.consumers,
       // eslint-disable-next-line no-restricted-properties -- a standalone example configured by its environment
       consumer: process.env.ROSTER_CONSUMER || "revocation-worker",
-      onError: (error) => console.error("acknowledgement failed:", error),
+      // Not fatal: the next report carries the progress again (e.g. after a Roster restart).
+      onError: (error) => console.error(`acknowledgement failed, sent again with the next: ${error instanceof Error ? error.message : String(error)}`),
     },
     revoker: {
       async revoke(user, reason) {
