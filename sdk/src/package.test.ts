@@ -91,10 +91,11 @@ describe("the packed SDK in a consumer project", () => {
   it("runs the stream worker and the Kafka read model against Roster and the broker, through a restart", async () => {
     const { directory } = await sdk.directory.createDirectory({ name: uniqueName("pkg"), provider: ProviderKind.OKTA });
     const directoryId = directory!.id;
+    // The worker reports what it handled as this consumer (its example's default name), which
+    // answers for the leavers from its registration on: registered before any write.
+    await sdk.consumers.registerConsumer({ directoryId, name: "revocation-worker", owner: "security", objectiveSeconds: 300 });
     const [a, b, c] = [await sdk.directory.createUser({ directoryId, resource: scimUser("a@example.com") }), await sdk.directory.createUser({ directoryId, resource: scimUser("b@example.com") }), await sdk.directory.createUser({ directoryId, resource: scimUser("c@example.com") })].map((r) => r.user!);
     await sdk.directory.deactivateUser({ directoryId, id: a!.id });
-    // The worker reports what it handled as this consumer (its example's default name).
-    await sdk.consumers.registerConsumer({ directoryId, name: "revocation-worker", owner: "security", objectiveSeconds: 300 });
 
     const worker = start("revocation-worker.ts", { ROSTER_URL: t.url, ROSTER_API_KEY: t.adminKey, ROSTER_DIRECTORY_ID: directoryId });
     const mirror = start("kafka-read-model.ts", { KAFKA_BROKERS: testKafkaBrokers().join(","), ROSTER_DIRECTORY_ID: directoryId, ROSTER_USER_TOPIC: userTopic, ROSTER_GROUP_TOPIC: groupTopic });
