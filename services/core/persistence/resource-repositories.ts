@@ -128,9 +128,24 @@ async function guarded<T>(u: UserRecord, write: () => Promise<T>): Promise<T> {
 }
 
 const EVENT_COLUMNS = "id, directory_id, subject_type, subject_id, sequence, type, payload, occurred_at, event";
-/** The 9 parameters from $n on that insert events (see eventParams). */
-const EVENT_UNNEST = (n: number) =>
-  `unnest($${n}::uuid[], $${n + 1}::uuid[], $${n + 2}::text[], $${n + 3}::uuid[], $${n + 4}::bigint[], $${n + 5}::text[], $${n + 6}::jsonb[], $${n + 7}::timestamptz[], $${n + 8}::bytea[])`;
+const EVENT_TYPES = ["uuid", "uuid", "text", "uuid", "bigint", "text", "jsonb", "timestamptz", "bytea"];
+/**
+ * The events of a statement, as a FROM item over the 9 parameters from $n on (eventParams):
+ * one event as plain parameters, several as arrays unnested. pg writes an array parameter
+ * as a text literal, hex-encoding every stored message and escaping every payload; one
+ * event, what most SCIM writes append, goes as the message's bytes and the payload's text.
+ */
+const EVENT_ROWS = (n: number, single: boolean) =>
+  single
+    ? `(VALUES (${EVENT_TYPES.map((type, i) => `$${n + i}::${type}`).join(", ")})) AS e`
+    : `unnest(${EVENT_TYPES.map((type, i) => `$${n + i}::${type}[]`).join(", ")})`;
+
+/** A statement's text for one event and for several, both registered (see EVENT_ROWS). */
+function perEventCount(text: (rows: (n: number) => string) => string): (events: readonly NewEvent[]) => string {
+  const single = prepared(text((n) => EVENT_ROWS(n, true)));
+  const several = prepared(text((n) => EVENT_ROWS(n, false)));
+  return (events) => (events.length === 1 ? single : several);
+}
 
 /**
  * A new event as the published contract (roster.events.v1.Event, position 0), from its
@@ -151,7 +166,7 @@ const LOCK_USER = prepared("SELECT id FROM users WHERE directory_id = $1 AND id 
  * version the events' canonical users assume (NULL: no check). Two index probes, in the
  * same snapshot as the insert.
  */
-const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
+const INSERT_USER_WITH_EVENTS = perEventCount((rows) => `WITH inserted AS (
    INSERT INTO users (${USER_COLUMNS})
    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
    WHERE ($4::text IS NULL OR NOT EXISTS (
@@ -162,7 +177,7 @@ const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
    RETURNING id
  ), logged AS (
    INSERT INTO outbox_events (${EVENT_COLUMNS})
-   SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM inserted)
+   SELECT * FROM ${rows(13)} WHERE EXISTS (SELECT 1 FROM inserted)
  )
  SELECT count(*) AS n FROM inserted`);
 
@@ -171,7 +186,7 @@ const INSERT_USER_WITH_EVENTS = prepared(`WITH inserted AS (
  * mapping at $22 with no remap running (NULL: no check), and with $23, no deprovisioning
  * brake on for the directory.
  */
-const UPDATE_USER_WITH_EVENTS = prepared(`WITH guard AS (
+const UPDATE_USER_WITH_EVENTS = perEventCount((rows) => `WITH guard AS (
    SELECT ($22::bigint IS NULL OR (
             coalesce((SELECT version FROM mappings WHERE directory_id = $2), 0) = $22::bigint
             AND NOT EXISTS (SELECT 1 FROM remap_jobs WHERE directory_id = $2 AND state = 'running'))) AS mapping_ok,
@@ -184,7 +199,7 @@ const UPDATE_USER_WITH_EVENTS = prepared(`WITH guard AS (
    RETURNING id
  ), logged AS (
    INSERT INTO outbox_events (${EVENT_COLUMNS})
-   SELECT * FROM ${EVENT_UNNEST(13)} WHERE EXISTS (SELECT 1 FROM updated)
+   SELECT * FROM ${rows(13)} WHERE EXISTS (SELECT 1 FROM updated)
  )
  SELECT (SELECT count(*) FROM updated) AS n, mapping_ok, brake_ok FROM guard`);
 
@@ -198,7 +213,7 @@ export function userRepository(sql: Sql, encode: EncodeEvent): UserRepository {
     },
     async insertUnlessTombstoned(u, events, mappingVersion) {
       const params = [...userParams(u), ...eventParams(events, encode), mappingVersion ?? null];
-      const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS, params));
+      const rows = await guarded(u, () => sql<{ n: string }>(INSERT_USER_WITH_EVENTS(events), params));
       return Number(rows[0]?.n ?? 0) === 1;
     },
     async get(directoryId, id) {
@@ -223,7 +238,7 @@ export function userRepository(sql: Sql, encode: EncodeEvent): UserRepository {
     },
     async updateWithEvents(u, events, guard) {
       const params = [...userParams(u), ...eventParams(events, encode), guard.mappingVersion ?? null, guard.brakeOff];
-      const [row] = await guarded(u, () => sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS, params));
+      const [row] = await guarded(u, () => sql<{ n: string; mapping_ok: boolean; brake_ok: boolean }>(UPDATE_USER_WITH_EVENTS(events), params));
       if (Number(row?.n ?? 0) === 1) return "written";
       return row?.brake_ok === false ? "brakeOn" : "mappingMoved";
     },
@@ -367,8 +382,13 @@ export function membershipRepository(sql: Sql): MembershipRepository {
   };
 }
 
-/** The unnest() parameters that insert events (EVENT_UNNEST), shared by every writer of them. */
+/** The parameters that insert events (EVENT_ROWS), shared by every writer of them. */
 function eventParams(events: readonly NewEvent[], encode: EncodeEvent): unknown[] {
+  if (events.length === 1) {
+    const e = events[0]!;
+    const payload = JSON.stringify(e.payload);
+    return [e.id, e.directoryId, e.subjectType, e.subjectId, e.sequence, e.type, payload, e.occurredAt, encode(e, payload)];
+  }
   const payloads = events.map((e) => JSON.stringify(e.payload));
   return [
     events.map((e) => e.id),
@@ -390,13 +410,15 @@ function eventParams(events: readonly NewEvent[], encode: EncodeEvent): unknown[
  * relay lost its lease); in statements of this many, the thread is free between them.
  */
 const APPEND_CHUNK = 500;
+const APPEND_EVENTS = perEventCount((rows) => `INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${rows(1)}`);
 
 export function outboxRepository(sql: Sql, encode: EncodeEvent): OutboxRepository {
   return {
     async append(events: readonly NewEvent[]) {
       // In the caller's transaction, in order: the rows take ascending seqs as before.
       for (let i = 0; i < events.length; i += APPEND_CHUNK) {
-        await sql(`INSERT INTO outbox_events (${EVENT_COLUMNS}) SELECT * FROM ${EVENT_UNNEST(1)}`, eventParams(events.slice(i, i + APPEND_CHUNK), encode));
+        const chunk = events.slice(i, i + APPEND_CHUNK);
+        await sql(APPEND_EVENTS(chunk), eventParams(chunk, encode));
       }
     },
     async headPosition(directoryId: string) {
