@@ -128,7 +128,8 @@ async function startCore(config: Config, databaseUrl: string, logger: Logger, me
   const eventSql = sqlFor(eventsOrm.em.fork());
   // A snapshot holds its REPEATABLE READ transaction for as long as its reader takes (a
   // stalled one up to a minute): snapshots take connections of their own, so however many
-  // are open, requests and streams keep theirs. Those past SNAPSHOT_CONNECTIONS wait.
+  // are open, requests and streams keep theirs. Those past SNAPSHOT_CONNECTIONS wait; one
+  // directory takes at most one (SnapshotUseCases runs its snapshots one at a time).
   const snapshotsOrm = await openOrm(databaseUrl, { name: "roster-snapshots", poolMax: SNAPSHOT_CONNECTIONS, onConnectionLost: (error) => logger.warn({ err: error }, "snapshot connection lost") });
   // The outbox lag, from the database: true even when no relay is alive to report it.
   metrics.watchOutbox(cachedLagReader(eventSql, logger));

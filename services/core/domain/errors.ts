@@ -49,3 +49,8 @@ export class MutabilityError extends DomainError {
 export class UnauthenticatedError extends DomainError {
   override name = "UnauthenticatedError";
 }
+
+/** Refused for now: as much of the same work as is allowed is already running or waiting. */
+export class BusyError extends DomainError {
+  override name = "BusyError";
+}

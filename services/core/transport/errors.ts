@@ -1,6 +1,7 @@
 // Domain errors to Connect codes: the Connect column of the table in the design notes.
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  BusyError,
   DomainError,
   InvalidInputError,
   MutabilityError,
@@ -23,6 +24,7 @@ function codeOf(error: DomainError): Code {
   if (error instanceof InvalidInputError) return Code.InvalidArgument;
   if (error instanceof MutabilityError) return Code.FailedPrecondition;
   if (error instanceof UnauthenticatedError) return Code.Unauthenticated;
+  if (error instanceof BusyError) return Code.ResourceExhausted;
   return Code.Internal;
 }
 

@@ -95,8 +95,8 @@ async function* pipe<T>(produce: (emit: (item: T) => Promise<void>) => Promise<v
 
 export function snapshotServiceImpl(snapshots: SnapshotUseCases): Partial<ServiceImpl<typeof EventService>> {
   return {
-    async *snapshotDirectory(req) {
-      for await (const item of pipe<SnapshotItem>((emit) => snapshots.snapshot(req.directoryId, emit))) {
+    async *snapshotDirectory(req, context) {
+      for await (const item of pipe<SnapshotItem>((emit) => snapshots.snapshot(req.directoryId, emit, context.signal))) {
         yield { item: itemToPb(item) };
       }
     },

@@ -201,9 +201,9 @@ describe("SnapshotDirectory", () => {
     expect(s.members.get(group!.id)!.size).toBe(2500);
   }, 60_000);
 
-  it("stalled snapshots hold no connection that another tenant's writes need", async () => {
-    // 12 readers that never read: each snapshot waits for its reader, its transaction open,
-    // for up to a minute. Over HTTP/2, flow control stops a stream's sending after 64 KiB.
+  it("stalled snapshots hold no connection that another tenant's writes or snapshots need", async () => {
+    // 50 readers that never read: a snapshot waits for its reader, its transaction open, for
+    // up to a minute. Over HTTP/2, flow control stops a stream's sending after 64 KiB.
     const { directory } = await admin().createDirectory({ name: "stalled readers", provider: ProviderKind.GENERIC });
     const directoryId = directory!.id;
     await queryDatabase(
@@ -220,26 +220,43 @@ describe("SnapshotDirectory", () => {
       interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
     });
     const stalled = new AbortController();
-    const readers = Array.from({ length: 12 }, () =>
-      t.client(EventService, undefined, transport).snapshotDirectory({ directoryId }, { signal: stalled.signal })[Symbol.asyncIterator]().next().catch(() => undefined),
-    );
+    const refusals: Code[] = [];
+    const stallingReader = async () => {
+      const stream = t.client(EventService, undefined, transport).snapshotDirectory({ directoryId }, { signal: stalled.signal });
+      try {
+        await stream[Symbol.asyncIterator]().next();
+      } catch (error) {
+        if (!stalled.signal.aborted) refusals.push(ConnectError.from(error).code);
+      }
+    };
+    const readers = Array.from({ length: 50 }, stallingReader);
     const openSnapshots = () =>
-      queryDatabase<{ n: number }>(t.database.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
-    await eventually(async () => (await openSnapshots())[0]!.n >= 2, 20_000, "the snapshots to open");
+      queryDatabase<{ n: number }>(
+        t.database.url,
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'roster-snapshots' AND state = 'idle in transaction'",
+      );
+    // One runs, MAX_WAITING_SNAPSHOTS (4) wait their turn, the rest are refused at once.
+    await eventually(() => refusals.length === 45, 20_000, "the snapshots past the waiting ones to be refused");
+    expect(new Set(refusals)).toEqual(new Set([Code.ResourceExhausted]));
+    await eventually(async () => (await openSnapshots())[0]!.n === 1, 20_000, "the snapshot to open");
     await new Promise((resolve) => setTimeout(resolve, 500));
     try {
-      // Another tenant writes and reads its events at once, not after the stalled readers' minute.
+      expect((await openSnapshots())[0]!.n).toBe(1);
+      // Another tenant writes, reads its events and takes its snapshot at once, not after the
+      // stalled readers' minute.
       const within = <T>(what: string, p: Promise<T>) =>
         Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} waited for the stalled snapshots`)), 5_000))]);
       const other = await within("creating a directory", createScimDirectory(t, ProviderKind.OKTA));
       for (let i = 0; i < 20; i++) expect((await within("a SCIM create", other.scim("POST", "/Users", { userName: `busy${i}@example.com` }))).status).toBe(201);
       await published(other.id);
       expect((await within("ListEvents", events().listEvents({ directoryId: other.id, pageSize: 100 }))).events).toHaveLength(20);
+      for (let i = 0; i < 3; i++) expect((await within("a snapshot", resync(events(), other.id))).users.size).toBe(20);
     } finally {
       stalled.abort();
       await Promise.all(readers);
     }
-    // Once the stalled readers are gone, the snapshot connections serve again.
+    // Once the stalled readers are gone (the waiting ones leave the line with them), the
+    // directory's snapshots run again.
     expect((await resync(events(), directoryId)).users.size).toBe(5000);
   }, 60_000);
 
