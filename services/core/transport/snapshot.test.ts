@@ -204,16 +204,19 @@ describe("SnapshotDirectory", () => {
   it("stalled snapshots hold no connection that another tenant's writes or snapshots need", async () => {
     // 50 readers that never read: a snapshot waits for its reader, its transaction open, for
     // up to a minute. Over HTTP/2, flow control stops a stream's sending after 64 KiB.
-    const { directory } = await admin().createDirectory({ name: "stalled readers", provider: ProviderKind.GENERIC });
-    const directoryId = directory!.id;
-    await queryDatabase(
-      t.database.url,
-      `INSERT INTO users (id, directory_id, user_name, active, state, resource, version, created_at, updated_at)
-       SELECT gen_random_uuid(), $1, 'stall' || i || '@example.com', true, 'active',
-              jsonb_build_object('userName', 'stall' || i || '@example.com', 'title', repeat('x', 200)), 1, now(), now()
-         FROM generate_series(1, 5000) AS i`,
-      [directoryId],
-    );
+    const seeded = async (name: string) => {
+      const { directory } = await admin().createDirectory({ name, provider: ProviderKind.GENERIC });
+      await queryDatabase(
+        t.database.url,
+        `INSERT INTO users (id, directory_id, user_name, active, state, resource, version, created_at, updated_at)
+         SELECT gen_random_uuid(), $1, 'stall' || i || '@example.com', true, 'active',
+                jsonb_build_object('userName', 'stall' || i || '@example.com', 'title', repeat('x', 200)), 1, now(), now()
+           FROM generate_series(1, 5000) AS i`,
+        [directory!.id],
+      );
+      return directory!.id;
+    };
+    const directoryId = await seeded("stalled readers");
     const transport = createConnectTransport({
       baseUrl: t.url,
       httpVersion: "2",
@@ -221,15 +224,15 @@ describe("SnapshotDirectory", () => {
     });
     const stalled = new AbortController();
     const refusals: Code[] = [];
-    const stallingReader = async () => {
-      const stream = t.client(EventService, undefined, transport).snapshotDirectory({ directoryId }, { signal: stalled.signal });
+    const stallingReader = async (of = directoryId) => {
+      const stream = t.client(EventService, undefined, transport).snapshotDirectory({ directoryId: of }, { signal: stalled.signal });
       try {
         await stream[Symbol.asyncIterator]().next();
       } catch (error) {
         if (!stalled.signal.aborted) refusals.push(ConnectError.from(error).code);
       }
     };
-    const readers = Array.from({ length: 50 }, stallingReader);
+    const readers = Array.from({ length: 50 }, () => stallingReader());
     const openSnapshots = () =>
       queryDatabase<{ n: number }>(
         t.database.url,
@@ -251,6 +254,13 @@ describe("SnapshotDirectory", () => {
       await published(other.id);
       expect((await within("ListEvents", events().listEvents({ directoryId: other.id, pageSize: 100 }))).events).toHaveLength(20);
       for (let i = 0; i < 3; i++) expect((await within("a snapshot", resync(events(), other.id))).users.size).toBe(20);
+      // A second directory's stalled reader takes the other snapshot connection: SCIM writes
+      // and ListEvents, on pools of their own, still answer at once.
+      readers.push(stallingReader(await seeded("more stalled readers")));
+      await eventually(async () => (await openSnapshots())[0]!.n === 2, 20_000, "the second directory's snapshot to open");
+      for (let i = 20; i < 25; i++) expect((await within("a SCIM create", other.scim("POST", "/Users", { userName: `busy${i}@example.com` }))).status).toBe(201);
+      await published(other.id);
+      expect((await within("ListEvents", events().listEvents({ directoryId: other.id, pageSize: 100 }))).events).toHaveLength(25);
     } finally {
       stalled.abort();
       await Promise.all(readers);
