@@ -5,13 +5,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
-import { createClient, createConnectRouter } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { DirectoryService } from "@roster/sdk/gen/roster/directory/v1/directory_pb.js";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.ts";
 import type { Logger } from "./platform/logger.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { startServer, type RunningServer } from "./platform/server.ts";
+import { connectHandler } from "./platform/connect-handler.ts";
 import { Notifier } from "./platform/notifier.ts";
 import { sqlFor } from "./platform/sql.ts";
 import { migrate, openOrm, startEmbeddedPostgres, type EmbeddedPostgresHandle, type Orm } from "./core/persistence/database.ts";
@@ -218,21 +218,15 @@ export async function startRoster(config: Config, logger: Logger): Promise<Roste
     : undefined;
 
   const connect = core
-    ? connectNodeAdapter({
-        routes: coreRoutes(core.deps),
-        interceptors: coreInterceptors(core.deps),
+    ? connectHandler(
+        coreRoutes(core.deps),
         // Bounded request size for every RPC.
-        readMaxBytes: config.maxBodyBytes,
-      })
+        { interceptors: coreInterceptors(core.deps), readMaxBytes: config.maxBodyBytes },
+        logger,
+      )
     : undefined;
-
   // The RPC paths this process serves, the only ones that get a route label of their own.
-  const procedures = new Set<string>();
-  if (core) {
-    const router = createConnectRouter();
-    coreRoutes(core.deps)(router);
-    for (const h of router.handlers) procedures.add(h.requestPath);
-  }
+  const procedures: ReadonlySet<string> = connect?.paths ?? new Set();
 
   let coreClient: CoreClient | undefined;
   if (config.roles.includes("scim")) {

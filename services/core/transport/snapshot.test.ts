@@ -1,7 +1,7 @@
 // EventService.SnapshotDirectory and the SDK's resync, through a real server (core, SCIM and
 // relay publishing to a real Kafka broker) on real Postgres: snapshots taken while writes run
 // concurrently, each replayed with the events after its position, equal the final state.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -223,6 +223,7 @@ describe("SnapshotDirectory", () => {
       interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
     });
     const stalled = new AbortController();
+    const consoleErrors = vi.spyOn(console, "error");
     const refusals: Code[] = [];
     const stallingReader = async (of = directoryId) => {
       const stream = t.client(EventService, undefined, transport).snapshotDirectory({ directoryId: of }, { signal: stalled.signal });
@@ -268,6 +269,13 @@ describe("SnapshotDirectory", () => {
     // Once the stalled readers are gone (the waiting ones leave the line with them), the
     // directory's snapshots run again.
     expect((await resync(events(), directoryId)).users.size).toBe(5000);
+    // Readers that went away are a debug line in the service's log, not an error on stderr.
+    const logged = t.logs.join("").split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as { level: number; msg: string; procedure?: string });
+    const snapshotLines = logged.filter((l) => l.procedure === "roster.events.v1.EventService/SnapshotDirectory");
+    expect(snapshotLines.some((l) => l.msg === "RPC client went away before the response ended")).toBe(true);
+    expect(snapshotLines.filter((l) => l.msg === "RPC response not delivered")).toEqual([]);
+    expect(consoleErrors.mock.calls.filter(([first]) => String(first).startsWith("handler for rpc"))).toEqual([]);
+    consoleErrors.mockRestore();
   }, 60_000);
 
   it("refuses unknown directories, malformed ids and another tenant's directory", async () => {
